@@ -1,0 +1,136 @@
+"""Datasets in memory as uint8 NCHW tensors, served to networks as [-1, 1] floats.
+
+Dataset *loaders* are plugins (``register_datasets``); this module holds what every loader returns
+(:class:`ImageData`), what it is asked for (:class:`DataRequest`), the resizing helper loaders share,
+and the seeded, resumable minibatch sampler the trainer uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ganzoo.errors import ConfigError
+
+Split = Literal["train", "test"]
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """What the trainer or a metric asks a dataset loader for."""
+
+    resolution: int
+    split: Split = "train"
+    data_root: Path | None = None
+
+
+@dataclass
+class ImageData:
+    """A whole split in memory: ``images`` uint8 [N, C, H, W]; ``labels`` int64 [N] or None."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+    num_classes: int = 0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(
+                f"ImageData needs uint8 NCHW images, got {self.images.dtype} {tuple(self.images.shape)}"
+            )
+        if self.images.shape[2] != self.images.shape[3]:
+            raise ValueError(f"ImageData needs square images, got {tuple(self.images.shape[2:])}")
+        if self.labels is not None:
+            if len(self.labels) != len(self.images):
+                raise ValueError("ImageData: labels and images differ in length")
+            self.labels = self.labels.long()
+        if len(self.images) == 0:
+            raise ConfigError(f"dataset {self.name!r} has no images")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def resolution(self) -> int:
+        return int(self.images.shape[-1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+
+def to_float(images_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1]."""
+    return images_uint8.float().mul_(2.0 / 255.0).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255], rounded and clipped (the PGGAN/StyleGAN convention)."""
+    return images.detach().float().mul(127.5).add(127.5).round().clamp(0, 255).to(torch.uint8)
+
+
+def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Resize uint8 NCHW square images to ``resolution`` (antialiased bilinear), back to uint8.
+
+    Downscaling uses antialiasing (area-like), upscaling plain bilinear; the result is rounded.
+    """
+    if images.shape[-1] == resolution and images.shape[-2] == resolution:
+        return images.contiguous()
+    out = F.interpolate(
+        images.float(), size=(resolution, resolution), mode="bilinear", align_corners=False,
+        antialias=images.shape[-1] > resolution,
+    )
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+def split_indices(n: int, test_fraction: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """A fixed, seeded train/test split of ``n`` items (for datasets without an official one)."""
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(n * test_fraction))
+    return {"test": np.sort(perm[:n_test]), "train": np.sort(perm[n_test:])}
+
+
+class BatchSampler:
+    """Shuffled minibatches without replacement, epoch after epoch, from a seeded generator.
+
+    Its whole state (generator state, current permutation and position) goes into checkpoints, so a
+    resumed run draws exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(self, data: ImageData, batch_size: int, seed: int) -> None:
+        if batch_size > len(data):
+            raise ConfigError(
+                f"train.batch_size: {batch_size} is larger than the dataset ({len(data)} images)"
+            )
+        self.data = data
+        self.batch_size = batch_size
+        self.gen = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(len(data), generator=self.gen)
+        self.pos = 0
+        self.epoch = 0
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next minibatch: float images in [-1, 1] and labels (or None)."""
+        if self.pos + self.batch_size > len(self.perm):
+            self.perm = torch.randperm(len(self.data), generator=self.gen)
+            self.pos = 0
+            self.epoch += 1
+        idx = self.perm[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        labels = self.data.labels[idx] if self.data.labels is not None else None
+        return to_float(self.data.images[idx]), labels
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "perm": self.perm.clone(), "pos": self.pos,
+                "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+        self.perm = state["perm"].clone()
+        self.pos = int(state["pos"])
+        self.epoch = int(state["epoch"])

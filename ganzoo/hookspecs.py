@@ -1,0 +1,110 @@
+"""The plugin hooks of ganzoo: the complete contract between ganzoo and a plugin.
+
+A plugin is a module that implements any subset of these hooks with ``@ganzoo.hookimpl``. Built-in
+plugins (``ganzoo_selfmod``, ``ganzoo_losses``, ...) are loaded exactly like third-party ones; a
+third-party package makes itself known through the entry-point group ``ganzoo``::
+
+    # pyproject.toml of your package
+    [project.entry-points.ganzoo]
+    mygan = "mygan_plugin"          # a module that defines the hooks below
+
+Every hook takes no arguments, is called once when the registry is built, and returns a list of
+specs (see :mod:`ganzoo.specs`). Names must be unique across all plugins: two components of one
+kind with the same name is an error that names both plugins. Set ``GANZOO_DISABLE_PLUGIN_AUTOLOAD=1``
+to load only the built-ins (tests do).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from ganzoo.specs import (
+    ArchitectureSpec,
+    DatasetSpec,
+    LossSpec,
+    MetricSpec,
+    RegularizerSpec,
+    SuiteSpec,
+)
+
+PROJECT = "ganzoo"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_architectures() -> list[ArchitectureSpec]:
+    """Return the generator/discriminator families this plugin provides.
+
+    Each :class:`~ganzoo.specs.ArchitectureSpec` names the family (the ``model.name`` of a run
+    config), a pydantic ``params`` model (the ``model.params`` table; unknown keys are rejected) and
+    ``build(params, info) -> (G, D)``, where ``info`` is a :class:`~ganzoo.specs.DataInfo` with the
+    data's resolution, channel count and number of classes. The returned modules must follow the
+    contract in :mod:`ganzoo.specs`: ``G(z, y=None)`` gives images in ``[-1, 1]`` of the data's
+    shape and has an integer ``z_dim``; ``D(x, y=None)`` gives one logit per image.
+
+    Example::
+
+        @hookimpl
+        def register_architectures():
+            return [ArchitectureSpec(name="tiny-dcgan", build=build_tiny, params=TinyParams)]
+    """
+
+
+@hookspec
+def register_losses() -> list[LossSpec]:
+    """Return adversarial losses.
+
+    A :class:`~ganzoo.specs.LossSpec` holds two pure functions of D's logits:
+    ``d_loss(d_real, d_fake, params)`` and ``g_loss(d_fake, params)``, each returning a scalar to
+    minimise. ``params`` is an instance of the spec's ``params`` model (the run config's
+    ``loss.params``).
+
+    Example::
+
+        @hookimpl
+        def register_losses():
+            return [LossSpec(name="my-loss", d_loss=my_d, g_loss=my_g)]
+    """
+
+
+@hookspec
+def register_regularizers() -> list[RegularizerSpec]:
+    """Return penalties added to the discriminator's or generator's loss.
+
+    A :class:`~ganzoo.specs.RegularizerSpec` has ``penalty(ctx, params)``, where ``ctx`` is a
+    :class:`~ganzoo.specs.RegContext` (networks, the real and fake batch of the step and D's logits
+    on them), and ``target`` ("d" or "g") says which loss the returned, already weighted, scalar is
+    added to. A run lists any number of them under ``[[regularizers]]``.
+    """
+
+
+@hookspec
+def register_datasets() -> list[DatasetSpec]:
+    """Return datasets.
+
+    A :class:`~ganzoo.specs.DatasetSpec` has ``load(params, request) -> ImageData``: all images of
+    the requested split (``request.split`` is "train" or "test") as a uint8 NCHW tensor at
+    ``request.resolution``, with integer labels when the dataset has them. ``request.data_root`` is
+    the directory the user gave with ``--data-root`` (or None). A dataset that cannot be found must
+    raise :class:`ganzoo.errors.DatasetUnavailable` saying what to put where.
+    """
+
+
+@hookspec
+def register_metrics() -> list[MetricSpec]:
+    """Return metric protocols.
+
+    A :class:`~ganzoo.specs.MetricSpec` is a *named protocol* (e.g. ``fid10k``): the algorithm plus
+    every choice that changes its value (extractor, sample counts, reference split...), described in
+    ``protocol``. ``compute(ctx, params)`` returns a dict of named float values.
+    """
+
+
+@hookspec
+def register_suites() -> list[SuiteSpec]:
+    """Return benchmark suites.
+
+    A :class:`~ganzoo.specs.SuiteSpec` names a suite (``ganzoo bench --suite NAME``) and points at
+    its TOML file: base run config, axes, seeds, scales, tables and the paper's published numbers.
+    """

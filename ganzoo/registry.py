@@ -1,0 +1,164 @@
+"""The plugin registry: pluggy discovers providers, one dict per kind stores what they return.
+
+Built-in plugins are imported by name from ``DEFAULT_PLUGINS``; third-party plugins come only from
+installed distributions' entry points in the group ``ganzoo`` (unless the environment variable
+``GANZOO_DISABLE_PLUGIN_AUTOLOAD`` is set to a true value). Every ``register_*`` hook is called once;
+each returned spec goes through one validating :meth:`Registry._add`, which rejects a second
+component of the same kind and name with an error naming both plugins.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from ganzoo import hookspecs
+from ganzoo.errors import ConfigError, PluginError
+from ganzoo.specs import KINDS
+
+DEFAULT_PLUGINS = (
+    "ganzoo_datasets",
+    "ganzoo_losses",
+    "ganzoo_regularizers",
+    "ganzoo_selfmod",
+)
+ENTRY_POINT_GROUP = "ganzoo"
+AUTOLOAD_ENV = "GANZOO_DISABLE_PLUGIN_AUTOLOAD"
+
+
+@dataclass
+class PluginInfo:
+    """One loaded plugin: its name, version, origin and what it registered."""
+
+    name: str
+    version: str
+    origin: str  # "built-in" or "entry point <dist>==<version>"
+    module: str
+    components: dict[str, list[str]] = field(default_factory=dict)
+
+
+def autoload_enabled() -> bool:
+    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+
+
+class Registry:
+    """Every registered component, by kind and name, plus the plugins that provided them."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._components: dict[str, dict[str, tuple[Any, str]]] = {k: {} for k in KINDS}
+
+    # -- loading ---------------------------------------------------------------------------------
+    def register_plugin(self, module: Any, name: str, version: str, origin: str) -> None:
+        if name in self.plugins:
+            raise PluginError(
+                f"two plugins are called {name!r}: {self.plugins[name].origin} and {origin}"
+            )
+        self.pm.register(module, name=name)
+        self.plugins[name] = PluginInfo(name, version, origin, getattr(module, "__name__", name))
+
+    def load_builtins(self) -> None:
+        from ganzoo import __version__
+
+        for modname in DEFAULT_PLUGINS:
+            module = importlib.import_module(modname)
+            self.register_plugin(module, modname, __version__, "built-in")
+
+    def load_entry_points(self) -> None:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist
+            dist_name = dist.metadata["Name"] if dist is not None else "?"
+            version = dist.version if dist is not None else "?"
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken third-party plugin must say which one it is
+                raise PluginError(
+                    f"cannot load plugin {ep.name!r} ({ep.value}) from {dist_name}=={version}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            self.register_plugin(module, ep.name, version, f"entry point {dist_name}=={version}")
+
+    def collect(self) -> None:
+        """Call every register_* hook of every plugin and store the specs."""
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(str(exc)) from exc
+        for kind, spec_type in KINDS.items():
+            hook = getattr(self.pm.hook, f"register_{kind}")
+            for impl in hook.get_hookimpls():
+                specs = impl.function() or []
+                for spec in specs:
+                    if not isinstance(spec, spec_type):
+                        raise PluginError(
+                            f"plugin {impl.plugin_name!r}: register_{kind} returned "
+                            f"{type(spec).__name__}, expected {spec_type.__name__}"
+                        )
+                    self._add(kind, spec, impl.plugin_name)
+
+    def _add(self, kind: str, spec: Any, plugin: str) -> None:
+        name = spec.name
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+            raise PluginError(f"plugin {plugin!r} registers a {kind[:-1]} with a bad name {name!r}")
+        table = self._components[kind]
+        if name in table:
+            raise PluginError(
+                f"duplicate {kind[:-1]} name {name!r}: registered by plugin {table[name][1]!r} "
+                f"and by plugin {plugin!r}"
+            )
+        table[name] = (spec, plugin)
+        self.plugins[plugin].components.setdefault(kind, []).append(name)
+
+    # -- lookup ----------------------------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._components[kind])
+
+    def get(self, kind: str, name: str, where: str = "") -> Any:
+        """The spec of ``kind`` called ``name``; a ConfigError listing the available names otherwise."""
+        try:
+            return self._components[kind][name][0]
+        except KeyError:
+            label = f"{where}: " if where else ""
+            avail = ", ".join(self.names(kind)) or "(none)"
+            raise ConfigError(
+                f"{label}unknown {kind[:-1]} {name!r}; available: {avail}"
+            ) from None
+
+    def provider(self, kind: str, name: str) -> str:
+        return self._components[kind][name][1]
+
+
+def load_registry(autoload: bool | None = None, extra: list[tuple[Any, str]] = ()) -> Registry:
+    """Build a registry: built-ins, then entry points (if autoload), then ``extra`` (module, name) pairs."""
+    reg = Registry()
+    reg.load_builtins()
+    if autoload if autoload is not None else autoload_enabled():
+        reg.load_entry_points()
+    for module, name in extra:
+        reg.register_plugin(module, name, "-", "in-process")
+    reg.collect()
+    return reg
+
+
+_REGISTRY: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built on first use."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = load_registry()
+    return _REGISTRY
+
+
+def reset_registry() -> None:
+    """Forget the process-wide registry (tests use this after changing the installed plugins)."""
+    global _REGISTRY
+    _REGISTRY = None

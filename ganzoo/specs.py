@@ -1,0 +1,146 @@
+"""The small specs that plugins return from their ``register_*`` hooks, and the contracts they promise.
+
+A plugin never subclasses a ganzoo base class: it returns one of these frozen records, naming a
+component, the pydantic model that validates the component's ``params``, and plain callables.
+
+Contracts (checked for every registered component by ``tests/test_contracts.py``):
+
+* **Architecture** ``build(params, info) -> (G, D)``.
+  ``G(z, y=None)`` maps latents ``[N, G.z_dim]`` (and integer labels ``[N]`` when the network is
+  conditional) to images ``[N, info.channels, info.resolution, info.resolution]`` in ``[-1, 1]``.
+  ``D(x, y=None)`` maps such images to one logit per image, shape ``[N]``.
+  ``G`` has the integer attribute ``z_dim``.
+* **Loss** ``d_loss(d_real, d_fake, params)`` and ``g_loss(d_fake, params)`` take the logits of D and
+  return scalar tensors to minimise.
+* **Regularizer** ``penalty(ctx, params)`` returns a scalar tensor, already weighted, added to the loss
+  of the network named by ``target`` ("d" or "g").
+* **Dataset** ``load(params, request) -> ImageData`` (see :mod:`ganzoo.data`): uint8 NCHW in memory.
+* **Metric** ``compute(ctx, params) -> dict[str, float]``.
+* **Suite** a TOML file in ``path`` read by the benchmark runner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganzoo.data import DataRequest, ImageData
+
+
+class Params(BaseModel):
+    """Base for a component's parameter model: unknown keys are errors, values are validated strictly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(Params):
+    """For components that take no parameters."""
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What an architecture needs to know about the data it will model."""
+
+    resolution: int
+    channels: int
+    num_classes: int = 0  # 0: unlabelled data / unconditional model
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """A generator/discriminator pair. ``build(params, info)`` returns ``(G, D)``."""
+
+    name: str
+    build: Callable[[Any, DataInfo], tuple[torch.nn.Module, torch.nn.Module]]
+    params: type[Params] = NoParams
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """An adversarial loss as two small pure functions of D's logits."""
+
+    name: str
+    d_loss: Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor]
+    g_loss: Callable[[torch.Tensor, Any], torch.Tensor]
+    params: type[Params] = NoParams
+    description: str = ""
+
+
+@dataclass
+class RegContext:
+    """Everything a regularizer may look at during one D (or G) step.
+
+    ``real``/``fake`` are the images D saw in this step (``fake`` detached for D steps), ``d_real``/
+    ``d_fake`` its logits on them (``d_real`` is None during G steps). ``D`` and ``G`` are the
+    networks being trained; ``autocast`` is a context-manager factory that reproduces the step's
+    precision setting when a regularizer runs D again.
+    """
+
+    D: torch.nn.Module
+    G: torch.nn.Module
+    real: torch.Tensor
+    fake: torch.Tensor
+    y_real: torch.Tensor | None
+    y_fake: torch.Tensor | None
+    d_real: torch.Tensor | None
+    d_fake: torch.Tensor
+    step: int
+    autocast: Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class RegularizerSpec:
+    """A penalty added to the D loss (``target="d"``) or the G loss (``target="g"``)."""
+
+    name: str
+    penalty: Callable[[RegContext, Any], torch.Tensor]
+    target: Literal["d", "g"] = "d"
+    params: type[Params] = NoParams
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset held in memory as uint8 NCHW. ``load(params, request)`` returns an ``ImageData``."""
+
+    name: str
+    load: Callable[[Any, "DataRequest"], "ImageData"]
+    params: type[Params] = NoParams
+    description: str = ""
+    labelled: bool = False
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A named metric protocol. ``compute(ctx, params)`` returns named float values."""
+
+    name: str
+    compute: Callable[[Any, Any], dict[str, float]]
+    params: type[Params] = NoParams
+    description: str = ""
+    protocol: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """A benchmark suite: a TOML file the benchmark runner expands into runs and tables."""
+
+    name: str
+    path: Path
+    description: str = ""
+
+
+KINDS = {
+    "architectures": ArchitectureSpec,
+    "losses": LossSpec,
+    "regularizers": RegularizerSpec,
+    "datasets": DatasetSpec,
+    "metrics": MetricSpec,
+    "suites": SuiteSpec,
+}
