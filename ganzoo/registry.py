@@ -19,7 +19,7 @@ import pluggy
 
 from ganzoo import hookspecs
 from ganzoo.errors import ConfigError, PluginError
-from ganzoo.specs import KINDS
+from ganzoo.specs import KINDS, SINGULAR
 
 DEFAULT_PLUGINS = (
     "ganzoo_datasets",
@@ -106,11 +106,11 @@ class Registry:
     def _add(self, kind: str, spec: Any, plugin: str) -> None:
         name = spec.name
         if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-            raise PluginError(f"plugin {plugin!r} registers a {kind[:-1]} with a bad name {name!r}")
+            raise PluginError(f"plugin {plugin!r} registers a {SINGULAR[kind]} with a bad name {name!r}")
         table = self._components[kind]
         if name in table:
             raise PluginError(
-                f"duplicate {kind[:-1]} name {name!r}: registered by plugin {table[name][1]!r} "
+                f"duplicate {SINGULAR[kind]} name {name!r}: registered by plugin {table[name][1]!r} "
                 f"and by plugin {plugin!r}"
             )
         table[name] = (spec, plugin)
@@ -128,7 +128,7 @@ class Registry:
             label = f"{where}: " if where else ""
             avail = ", ".join(self.names(kind)) or "(none)"
             raise ConfigError(
-                f"{label}unknown {kind[:-1]} {name!r}; available: {avail}"
+                f"{label}unknown {SINGULAR[kind]} {name!r}; available: {avail}"
             ) from None
 
     def provider(self, kind: str, name: str) -> str:

@@ -136,6 +136,11 @@ class SuiteSpec:
     description: str = ""
 
 
+SINGULAR = {
+    "architectures": "architecture", "losses": "loss", "regularizers": "regularizer",
+    "datasets": "dataset", "metrics": "metric", "suites": "suite",
+}
+
 KINDS = {
     "architectures": ArchitectureSpec,
     "losses": LossSpec,

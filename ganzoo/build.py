@@ -1,0 +1,108 @@
+"""From a resolved RunConfig to live objects: datasets, networks, latents, and back from checkpoints."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganzoo import checkpoint
+from ganzoo.config import RunConfig, component_params, resolve
+from ganzoo.data import DataRequest, ImageData
+from ganzoo.errors import CheckpointError, ConfigError
+from ganzoo.specs import DataInfo
+
+
+def load_data(cfg: RunConfig, registry: Any, split: str = "train") -> ImageData:
+    """The configured dataset's ``split``, at the configured resolution, as uint8 NCHW."""
+    spec = registry.get("datasets", cfg.data.name, where="data.name")
+    params = component_params("datasets", cfg.data, registry)
+    root = Path(cfg.data.data_root).expanduser() if cfg.data.data_root else None
+    data = spec.load(params, DataRequest(cfg.data.resolution, split, root))
+    if data.resolution != cfg.data.resolution:
+        raise ConfigError(
+            f"dataset {cfg.data.name!r} returned {data.resolution}px images, "
+            f"data.resolution is {cfg.data.resolution}"
+        )
+    return data
+
+
+def data_info(data: ImageData) -> DataInfo:
+    return DataInfo(resolution=data.resolution, channels=data.channels, num_classes=data.num_classes)
+
+
+def build_networks(cfg: RunConfig, registry: Any, info: DataInfo) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """G and D of the configured architecture, checked against the contract's basic promises."""
+    spec = registry.get("architectures", cfg.model.name, where="model.name")
+    params = component_params("architectures", cfg.model, registry)
+    G, D = spec.build(params, info)
+    if not isinstance(getattr(G, "z_dim", None), int):
+        raise ConfigError(f"architecture {cfg.model.name!r}: G has no integer z_dim")
+    return G, D
+
+
+def make_ema(G: torch.nn.Module) -> torch.nn.Module:
+    G_ema = copy.deepcopy(G).eval()
+    G_ema.requires_grad_(False)
+    return G_ema
+
+
+@torch.no_grad()
+def update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None:
+    """G_ema = decay * G_ema + (1 - decay) * G for parameters; buffers (BN statistics) are copied."""
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.lerp_(p.detach(), 1.0 - decay)
+    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+        b_ema.copy_(b)
+
+
+class LatentSampler:
+    """Draws z (and fake labels for labelled data) from its own seeded generator."""
+
+    def __init__(self, z_dim: int, dist: str, num_classes: int, seed: int,
+                 device: torch.device | str = "cpu") -> None:
+        self.z_dim, self.dist, self.num_classes = z_dim, dist, num_classes
+        self.device = torch.device(device)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.dist == "uniform":
+            z = torch.rand(n, self.z_dim, generator=self.gen).mul_(2).sub_(1)
+        else:
+            z = torch.randn(n, self.z_dim, generator=self.gen)
+        y = (torch.randint(self.num_classes, (n,), generator=self.gen)
+             if self.num_classes > 0 else None)
+        z = z.to(self.device)
+        return z, (y.to(self.device) if y is not None else None)
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+
+
+def load_generator(path: str | Path, use_ema: bool = True, registry: Any = None,
+                   device: str = "cpu") -> tuple[torch.nn.Module, RunConfig, DataInfo]:
+    """Rebuild G (G_ema when it exists and ``use_ema``) from a checkpoint, in eval mode."""
+    if registry is None:
+        from ganzoo.registry import get_registry
+
+        registry = get_registry()
+    state = checkpoint.load(path)
+    cfg = resolve(checkpoint.config_of(state), registry)
+    info = DataInfo(**state["data_info"])
+    G, _ = build_networks(cfg, registry, info)
+    weights = state["G_ema"] if use_ema and state.get("G_ema") is not None else state["G"]
+    try:
+        G.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit the {cfg.model.name!r} network: {exc}") from None
+    return G.to(device).eval(), cfg, info
+
+
+def info_dict(info: DataInfo) -> dict:
+    return asdict(info)

@@ -1,0 +1,230 @@
+"""Run configs: a TOML file validated by pydantic, with ``--set key.path=value`` overrides.
+
+The core config holds ``{name, params}`` for each component and never a union of every plugin's
+settings: :func:`resolve` validates each component's ``params`` with the model its plugin declares
+and writes the defaults back, so the saved ``config.json`` is complete. Errors name the field path
+(``model.params.width``) and, for unknown component names, list the available ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ganzoo.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component(Strict):
+    """A registered component chosen by name, with the parameters its plugin validates."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataConfig(Component):
+    """The training dataset: a registered dataset name, its params, and the resolution to serve."""
+
+    resolution: int = Field(32, gt=0, description="images are resized to resolution x resolution")
+    data_root: str | None = Field(None, description="where datasets look for their files")
+
+
+class OptimConfig(Strict):
+    """Adam settings for one network."""
+
+    lr: float = Field(2e-4, gt=0)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    eps: float = Field(1e-8, gt=0)
+
+
+class TrainConfig(Strict):
+    """Length and shape of training."""
+
+    g_steps: int = Field(1000, ge=1, description="generator steps (the self-mod study counts these)")
+    batch_size: int = Field(64, ge=1)
+    n_disc: int = Field(1, ge=1, description="discriminator steps per generator step")
+    latent: Literal["normal", "uniform"] = Field(
+        "normal", description="z ~ N(0, I) or U(-1, 1) (compare_gan's default)"
+    )
+    seed: int = 0
+    device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:1', ...")
+
+
+class EMAConfig(Strict):
+    """Exponential moving average of G's weights (BN buffers are copied)."""
+
+    enabled: bool = False
+    decay: float = Field(0.999, ge=0, le=1)
+    start: int = Field(0, ge=0, description="G step before which G_ema is a plain copy of G")
+
+
+class LogConfig(Strict):
+    """How often to log, draw sample grids and write checkpoints (in generator steps)."""
+
+    log_every: int = Field(50, ge=1)
+    sample_every: int = Field(500, ge=0, description="0: only at the end")
+    checkpoint_every: int = Field(500, ge=1)
+    keep_every: int = Field(0, ge=0, description="also keep a numbered snapshot every N steps (0: never)")
+    n_samples: int = Field(64, ge=1, description="images in each sample grid")
+
+
+class FastConfig(Strict):
+    """Opt-in speed levers, recorded with the run because they change the numbers slightly."""
+
+    channels_last: bool = False
+    bf16: bool = Field(False, description="bfloat16 autocast for forward passes (losses stay fp32)")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's)")
+
+
+class RunConfig(Strict):
+    """One training run."""
+
+    name: str = "run"
+    data: DataConfig
+    model: Component
+    loss: Component
+    regularizers: list[Component] = Field(default_factory=list)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    g_optim: OptimConfig = Field(default_factory=OptimConfig)
+    d_optim: OptimConfig = Field(default_factory=OptimConfig)
+    ema: EMAConfig = Field(default_factory=EMAConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    fast: FastConfig = Field(default_factory=FastConfig)
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
+
+    def hash(self, exclude: tuple[str, ...] = ("name", "log")) -> str:
+        """A short content hash of everything that changes what is trained (not names or logging)."""
+        data = {k: v for k, v in self.model_dump(mode="json").items() if k not in exclude}
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A TOML (or JSON, e.g. a run's saved config.json) file as a plain dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            return json.loads(text)
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+
+
+def parse_value(text: str) -> Any:
+    """A --set value as a TOML value (numbers, booleans, strings, arrays); a bare word is a string.
+
+    Nothing is ever evaluated as Python.
+    """
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides to a raw config dict (a deep copy is returned)."""
+    raw = json.loads(json.dumps(raw))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
+        parts = key.strip().split(".")
+        node: Any = raw
+        for i, part in enumerate(parts[:-1]):
+            node = _child(node, part, ".".join(parts[: i + 1]), create=True)
+        last = parts[-1]
+        if isinstance(node, list):
+            node[_index(node, last, key)] = parse_value(value)
+        elif isinstance(node, dict):
+            node[last] = parse_value(value)
+        else:
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:-1])} is not a table")
+    return raw
+
+
+def _index(node: list, part: str, path: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ConfigError(f"--set {path}: {part!r} is not an index of a list of {len(node)}")
+    return int(part)
+
+
+def _child(node: Any, part: str, path: str, create: bool) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, part, path)]
+    if not isinstance(node, dict):
+        raise ConfigError(f"--set: {path} is not a table")
+    if part not in node and create:
+        node[part] = {}
+    return node[part]
+
+
+# -- validation ------------------------------------------------------------------------------------
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line per pydantic error, 'field.path: message', joined with '; '."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        path = ".".join(p for p in (prefix, loc) if p)
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        parts.append(f"{path}: {msg}" if path else msg)
+    return "; ".join(parts)
+
+
+def resolve(raw: dict[str, Any], registry: Any = None) -> RunConfig:
+    """Validate a raw config dict and each component's params; return the complete RunConfig."""
+    if registry is None:
+        from ganzoo.registry import get_registry
+
+        registry = get_registry()
+    try:
+        cfg = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+    def check(kind: str, comp: Component, where: str) -> Component:
+        spec = registry.get(kind, comp.name, where=f"{where}.name")
+        try:
+            params = spec.params.model_validate(comp.params)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, f"{where}.params")) from None
+        return comp.model_copy(update={"params": params.model_dump(mode="json")})
+
+    cfg.data = check("datasets", cfg.data, "data")  # type: ignore[assignment]
+    cfg.model = check("architectures", cfg.model, "model")
+    cfg.loss = check("losses", cfg.loss, "loss")
+    cfg.regularizers = [
+        check("regularizers", r, f"regularizers.{i}") for i, r in enumerate(cfg.regularizers)
+    ]
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), registry: Any = None) -> RunConfig:
+    """Read, override and resolve a run config file."""
+    return resolve(apply_overrides(read_config_file(path), overrides), registry)
+
+
+def component_params(kind: str, comp: Component, registry: Any) -> Any:
+    """The validated params object (an instance of the plugin's model) of a resolved component."""
+    return registry.get(kind, comp.name).params.model_validate(comp.params)

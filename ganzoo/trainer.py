@@ -1,0 +1,316 @@
+"""The training loop: one readable function over (G, D, loss, regularizers, optimizers, EMA, checkpoints).
+
+GAN maths lives in the loss and regularizer plugins; this loop only orders the steps. A run directory
+holds ``config.json`` (the resolved config), ``log.jsonl``, ``status.json``, ``checkpoint.pt`` (the
+latest full state), ``samples/*.png`` and, optionally, numbered snapshots under ``checkpoints/``.
+Resuming from ``checkpoint.pt`` is lossless: N steps straight and k steps + resume + N-k steps give
+bit-identical networks on CPU (``tests/test_trainer.py`` proves it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ganzoo import checkpoint
+from ganzoo.build import (LatentSampler, build_networks, data_info, info_dict, load_data,
+                          make_ema, update_ema)
+from ganzoo.config import RunConfig, component_params
+from ganzoo.data import BatchSampler, to_uint8
+from ganzoo.errors import GanzooError
+from ganzoo.images import save_grid
+from ganzoo.specs import RegContext
+
+SAMPLE_SEED_OFFSET = 7919  # the fixed z of the sample grids comes from seed + this
+
+
+@dataclass
+class RunResult:
+    status: str  # finished | diverged | interrupted | stopped
+    step: int
+    images_shown: int
+    out: Path
+    seconds: float
+
+
+class RunFiles:
+    """The files of one run directory."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        self.config = self.out / "config.json"
+        self.log = self.out / "log.jsonl"
+        self.status = self.out / "status.json"
+        self.checkpoint = self.out / checkpoint.LATEST
+        self.samples = self.out / "samples"
+        self.snapshots = self.out / "checkpoints"
+
+    def write_status(self, state: str, step: int, cfg: RunConfig, images_shown: int, **extra: Any) -> None:
+        doc = {"state": state, "step": step, "g_steps": cfg.train.g_steps,
+               "images_shown": images_shown, "updated": time.time(), **extra}
+        checkpoint.atomic_write_text(self.status, json.dumps(doc, indent=2) + "\n")
+
+    def append_log(self, record: dict[str, Any]) -> None:
+        with open(self.log, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def truncate_log(self, step: int) -> None:
+        """Drop log lines written after the checkpoint we resume from, so no step is logged twice."""
+        if not self.log.exists():
+            return
+        keep = [ln for ln in self.log.read_text(encoding="utf-8").splitlines()
+                if ln.strip() and json.loads(ln).get("step", 0) <= step]
+        checkpoint.atomic_write_text(self.log, "".join(k + "\n" for k in keep))
+
+
+def _config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(a) | set(b)):
+        path = f"{prefix}{key}"
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            diffs += _config_diff(va, vb, path + ".")
+        elif va != vb:
+            diffs.append(f"{path}: {va!r} -> {vb!r}")
+    return diffs
+
+
+class _StopFlag:
+    """Turns Ctrl-C into a clean stop at the next step boundary (main thread only)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old = None
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any = None,
+          progress: bool = True, stop_at: int | None = None) -> RunResult:
+    """Train one run into ``out``. ``stop_at`` ends early after that G step (with a checkpoint)."""
+    if registry is None:
+        from ganzoo.registry import get_registry
+
+        registry = get_registry()
+    files = RunFiles(Path(out))
+    t_start = time.time()
+
+    # Check the run directory: never overwrite a run unless asked to resume it.
+    state = None
+    if files.checkpoint.exists() or files.config.exists():
+        if not resume:
+            raise GanzooError(
+                f"{files.out} already holds a run; pass --resume to continue it or choose another --out"
+            )
+        if files.checkpoint.exists():
+            state = checkpoint.load(files.checkpoint)
+            old = json.loads(state["config"])
+            new = json.loads(cfg.to_json())
+            diffs = [d for d in _config_diff(old, new)
+                     if not d.startswith(("log.", "name:", "train.g_steps:"))]
+            if diffs:
+                raise GanzooError(f"--resume: the config differs from the run's: {'; '.join(diffs)}")
+    files.out.mkdir(parents=True, exist_ok=True)
+    checkpoint.atomic_write_text(files.config, cfg.to_json() + "\n")
+
+    # Set up the device, threads and precision.
+    if cfg.fast.threads:
+        torch.set_num_threads(cfg.fast.threads)
+    device = torch.device(cfg.train.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GanzooError(f"train.device: {cfg.train.device!r} requested but CUDA is not available")
+    memory_format = torch.channels_last if cfg.fast.channels_last else torch.contiguous_format
+
+    def autocast():
+        if not cfg.fast.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+    # Load the training set.
+    data = load_data(cfg, registry, "train")
+    info = data_info(data)
+
+    # Construct networks, EMA and optimizers (weights are initialised from the run's seed).
+    torch.manual_seed(cfg.train.seed)
+    G, D = build_networks(cfg, registry, info)
+    G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
+    G_ema = make_ema(G) if cfg.ema.enabled else None
+    G_opt = torch.optim.Adam(G.parameters(), lr=cfg.g_optim.lr,
+                             betas=(cfg.g_optim.beta1, cfg.g_optim.beta2), eps=cfg.g_optim.eps)
+    D_opt = torch.optim.Adam(D.parameters(), lr=cfg.d_optim.lr,
+                             betas=(cfg.d_optim.beta1, cfg.d_optim.beta2), eps=cfg.d_optim.eps)
+
+    # Losses and regularizers, with their validated params.
+    loss_spec = registry.get("losses", cfg.loss.name)
+    loss_p = component_params("losses", cfg.loss, registry)
+    regs = [(registry.get("regularizers", r.name), component_params("regularizers", r, registry))
+            for r in cfg.regularizers]
+    d_regs = [(s, p) for s, p in regs if s.target == "d"]
+    g_regs = [(s, p) for s, p in regs if s.target == "g"]
+
+    # Samplers: data and latents each have their own seeded generator.
+    sampler = BatchSampler(data, cfg.train.batch_size, seed=cfg.train.seed)
+    latents = LatentSampler(G.z_dim, cfg.train.latent, info.num_classes, cfg.train.seed + 1, device)
+    grid_z, grid_y = LatentSampler(G.z_dim, cfg.train.latent, info.num_classes,
+                                   cfg.train.seed + SAMPLE_SEED_OFFSET, device).sample(cfg.log.n_samples)
+    step, images_shown, elapsed_before = 0, 0, 0.0
+
+    # Resume from the latest checkpoint.
+    if state is not None:
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        if G_ema is not None:
+            G_ema.load_state_dict(state["G_ema"])
+        G_opt.load_state_dict(state["G_opt"])
+        D_opt.load_state_dict(state["D_opt"])
+        sampler.load_state_dict(state["sampler"])
+        latents.load_state_dict(state["latents"])
+        torch.set_rng_state(state["rng_torch"])
+        if device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], device)
+        step, images_shown = int(state["step"]), int(state["images_shown"])
+        elapsed_before = float(state["seconds"])
+        files.truncate_log(step)
+        files.append_log({"event": "resume", "step": step, "time": time.time()})
+    else:
+        files.log.unlink(missing_ok=True)
+        files.append_log({"event": "start", "step": 0, "time": time.time(), "config_hash": cfg.hash()})
+
+    def save_checkpoint() -> None:
+        checkpoint.save({
+            "config": cfg.to_json(), "data_info": info_dict(info),
+            "step": step, "images_shown": images_shown,
+            "seconds": elapsed_before + time.time() - t_start,
+            "G": G.state_dict(), "D": D.state_dict(),
+            "G_ema": G_ema.state_dict() if G_ema is not None else None,
+            "G_opt": G_opt.state_dict(), "D_opt": D_opt.state_dict(),
+            "sampler": sampler.state_dict(), "latents": latents.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        }, files.checkpoint)
+        if cfg.log.keep_every and step % cfg.log.keep_every == 0:
+            files.snapshots.mkdir(exist_ok=True)
+            shutil.copyfile(files.checkpoint, files.snapshots / f"step-{step:07d}.pt")
+
+    @torch.no_grad()
+    def save_samples() -> None:
+        net = G_ema if G_ema is not None else G
+        was_training = net.training
+        net.eval()
+        with autocast():
+            imgs = net(grid_z, grid_y)
+        net.train(was_training)
+        save_grid(to_uint8(imgs), files.samples / f"step-{step:07d}.png",
+                  scale=max(1, 64 // info.resolution))
+
+    # Train.
+    status = "finished"
+    bar = tqdm(total=cfg.train.g_steps, initial=step, desc=cfg.name, unit="step",
+               disable=not progress, dynamic_ncols=True)
+    files.write_status("running", step, cfg, images_shown)
+    window_t, window_steps = time.time(), 0
+    with _StopFlag() as stop:
+        while step < cfg.train.g_steps:
+            # Discriminator steps.
+            G.requires_grad_(False)
+            D.requires_grad_(True)
+            for _ in range(cfg.train.n_disc):
+                real, y_real = sampler.next()
+                real = real.to(device, memory_format=memory_format)
+                y_real = y_real.to(device) if y_real is not None else None
+                z, y_fake = latents.sample(cfg.train.batch_size)
+                with autocast():
+                    with torch.no_grad():
+                        fake = G(z, y_fake)
+                    d_real = D(real, y_real)
+                    d_fake = D(fake, y_fake)
+                d_loss = loss_spec.d_loss(d_real.float(), d_fake.float(), loss_p)
+                if d_regs:
+                    ctx = RegContext(D, G, real, fake, y_real, y_fake, d_real, d_fake, step, autocast)
+                    for spec, p in d_regs:
+                        d_loss = d_loss + spec.penalty(ctx, p)
+                D_opt.zero_grad(set_to_none=True)
+                d_loss.backward()
+                D_opt.step()
+                images_shown += cfg.train.batch_size
+
+            # Generator step.
+            G.requires_grad_(True)
+            D.requires_grad_(False)
+            z, y_fake = latents.sample(cfg.train.batch_size)
+            with autocast():
+                fake = G(z, y_fake)
+                d_fake = D(fake, y_fake)
+            g_loss = loss_spec.g_loss(d_fake.float(), loss_p)
+            if g_regs:
+                ctx = RegContext(D, G, real, fake, y_real, y_fake, None, d_fake, step, autocast)
+                for spec, p in g_regs:
+                    g_loss = g_loss + spec.penalty(ctx, p)
+            G_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            G_opt.step()
+
+            # A non-finite loss ends the run as diverged; the last good checkpoint stays on disk.
+            d_val, g_val = d_loss.item(), g_loss.item()
+            if not (torch.isfinite(torch.tensor([d_val, g_val])).all()):
+                status = "diverged"
+                files.append_log({"event": "diverged", "step": step + 1, "d_loss": d_val,
+                                  "g_loss": g_val, "time": time.time()})
+                break
+
+            # Update G_ema (a plain copy before ema.start).
+            step += 1
+            if G_ema is not None:
+                update_ema(G_ema, G, cfg.ema.decay if step > cfg.ema.start else 0.0)
+
+            # Log, draw samples, write checkpoints.
+            bar.update(1)
+            window_steps += 1
+            if step % cfg.log.log_every == 0 or step == cfg.train.g_steps:
+                now = time.time()
+                rec = {"step": step, "kimg": images_shown / 1000, "d_loss": d_val, "g_loss": g_val,
+                       "sec_per_step": (now - window_t) / window_steps, "time": now}
+                files.append_log(rec)
+                bar.set_postfix(d=f"{d_val:.3f}", g=f"{g_val:.3f}")
+                window_t, window_steps = now, 0
+            if cfg.log.sample_every and step % cfg.log.sample_every == 0:
+                save_samples()
+            at_end = step == cfg.train.g_steps or step == stop_at or stop.requested
+            if step % cfg.log.checkpoint_every == 0 or at_end:
+                save_checkpoint()
+                files.write_status("running", step, cfg, images_shown)
+            if step == stop_at and step < cfg.train.g_steps:
+                status = "stopped"
+                break
+            if stop.requested:
+                status = "interrupted"
+                break
+    bar.close()
+
+    if status == "finished":
+        save_samples()
+    files.append_log({"event": status, "step": step, "time": time.time()})
+    files.write_status(status, step, cfg, images_shown)
+    return RunResult(status, step, images_shown, files.out, elapsed_before + time.time() - t_start)

@@ -1,0 +1,124 @@
+"""The command line: train, resume after SIGKILL, sample, plugins, and one-line user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from ganzoo import checkpoint
+from ganzoo.cli import main
+from ganzoo.config import load_config
+from ganzoo.trainer import train
+from test_trainer import assert_same_state
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "benchmarks" / "configs" / "selfmod-sndcgan-mnist.toml"
+TINY = ["--set", "data.name=digits", "--set", "data.resolution=8", "--set", "model.params.width=0.0625",
+        "--set", "train.batch_size=16", "--set", "log.n_samples=4", "--set", "fast.threads=1",
+        "--set", "fast.bf16=false", "--set", "fast.channels_last=false"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ganzoo.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+
+
+def test_train_then_sample(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "run"
+    res = runner.invoke(main, ["train", str(CONFIG), *TINY, "--set", "train.g_steps=4",
+                               "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "finished: 4 G steps" in res.output
+    png = tmp_path / "s.png"
+    res = runner.invoke(main, ["sample", str(out / "checkpoint.pt"), "--n", "6", "--nrow", "3",
+                               "--out", str(png), "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    img = Image.open(png)
+    # 3 x 2 tiles of 8 px enlarged 8x, with 1 px borders before enlarging.
+    assert img.size == ((3 * 9 + 1) * 8, (2 * 9 + 1) * 8)
+    # Same seed, same images; another seed, other images.
+    again, other = tmp_path / "a.png", tmp_path / "o.png"
+    runner.invoke(main, ["sample", str(out), "--n", "6", "--nrow", "3", "--out", str(again), "--seed", "1"])
+    runner.invoke(main, ["sample", str(out), "--n", "6", "--nrow", "3", "--out", str(other), "--seed", "2"])
+    assert again.read_bytes() == png.read_bytes() != other.read_bytes()
+
+
+def test_dry_run_prints_resolved_config():
+    res = CliRunner().invoke(main, ["train", str(CONFIG), "--set", "model.params.g_norm=bn", "--dry-run"])
+    assert res.exit_code == 0
+    cfg = json.loads(res.output)
+    assert cfg["model"]["params"]["g_norm"] == "bn" and cfg["model"]["params"]["selfmod_hidden"] == 32
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "missing.toml"], "config file not found"),
+    (["train", str(CONFIG), "--set", "train.g_steps=-1"], "train.g_steps: Input should be greater than or equal to 1"),
+    (["train", str(CONFIG), "--set", "loss.name=nope"], "loss.name: unknown loss 'nope'; available:"),
+    (["sample", "nowhere/checkpoint.pt", "--out", "x.png"], "checkpoint not found"),
+])
+def test_user_errors_are_one_line(args, message):
+    res = run_cli(*args)
+    assert res.returncode == 2
+    assert message in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_sample_rejects_a_non_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    torch.save({"x": 1}, bad)
+    res = CliRunner().invoke(main, ["sample", str(bad), "--out", str(tmp_path / "x.png")])
+    assert res.exit_code == 2 and "not a ganzoo checkpoint" in res.output
+
+
+def test_plugins_lists_builtins():
+    res = CliRunner().invoke(main, ["plugins"])
+    assert res.exit_code == 0
+    assert "ganzoo_selfmod 0.1.0 (built-in)" in res.output
+    assert "architectures: resnet, sndcgan" in res.output
+    data = json.loads(CliRunner().invoke(main, ["plugins", "--json"]).output)
+    assert {p["name"] for p in data} >= {"ganzoo_losses", "ganzoo_datasets"}
+
+
+def test_help_shows_runnable_examples():
+    for cmd in ("train", "sample", "plugins"):
+        res = CliRunner().invoke(main, [cmd, "--help"])
+        assert res.exit_code == 0 and "Example" in res.output and "ganzoo " + cmd in res.output
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_continues_exactly(tmp_path, registry):
+    args = [*TINY, "--set", "train.g_steps=40", "--set", "log.checkpoint_every=5",
+            "--set", "log.sample_every=0"]
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "ganzoo.cli", "train", str(CONFIG), *args,
+                             "--out", str(out), "--quiet"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt = out / "checkpoint.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and checkpoint.load(ckpt)["step"] >= 10:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = checkpoint.load(ckpt)["step"]
+    assert 10 <= killed_at < 40
+
+    res = run_cli("train", str(CONFIG), *args, "--out", str(out), "--resume", "--quiet")
+    assert res.returncode == 0, res.stderr
+
+    cfg = load_config(CONFIG, [a for a in args if a != "--set"], registry)
+    train(cfg, tmp_path / "straight", registry=registry, progress=False)
+    assert_same_state(checkpoint.load(tmp_path / "straight" / "checkpoint.pt"), checkpoint.load(ckpt))

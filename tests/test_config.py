@@ -1,0 +1,78 @@
+"""Run configs: validation with field paths, per-component params, --set overrides, round trips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import tiny_raw
+from ganzoo.config import apply_overrides, load_config, parse_value, resolve
+from ganzoo.errors import ConfigError
+
+
+def test_resolve_fills_component_defaults(registry):
+    cfg = resolve(tiny_raw(), registry)
+    assert cfg.model.params["g_norm"] == "selfmod"
+    assert cfg.model.params["selfmod_hidden"] == 32  # default written back by the plugin's model
+    assert cfg.loss.params == {}
+    again = resolve(json.loads(cfg.to_json()), registry)
+    assert again == cfg and again.hash() == cfg.hash()
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda r: r.update(bogus=1), "bogus: unknown key"),
+    (lambda r: r["train"].update(g_steps="many"), "train.g_steps: Input should be a valid integer"),
+    (lambda r: r["train"].update(batch_size=0), "train.batch_size: Input should be greater than or equal to 1"),
+    (lambda r: r["model"]["params"].update(widht=1), "model.params.widht: unknown key"),
+    (lambda r: r["model"]["params"].update(g_norm="layer"), "model.params.g_norm: Input should be"),
+    (lambda r: r["loss"].update(name="hingee"), "loss.name: unknown loss 'hingee'; available: hinge, lsgan, non-saturating, wgan"),
+    (lambda r: r.update(regularizers=[{"name": "wgan-gp", "params": {"weight": -1}}]),
+     "regularizers.0.params.weight: Input should be greater than or equal to 0"),
+    (lambda r: r["data"].update(name="celeba"), "data.name: unknown dataset 'celeba'; available:"),
+])
+def test_errors_name_the_field(registry, mutate, expected):
+    raw = tiny_raw()
+    mutate(raw)
+    with pytest.raises(ConfigError) as err:
+        resolve(raw, registry)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_overrides_set_any_field():
+    raw = {"train": {"g_steps": 5}, "regularizers": [{"name": "r1", "params": {}}]}
+    out = apply_overrides(raw, ["train.g_steps=7", "model.params.g_norm=bn", "fast.bf16=true",
+                                "regularizers.0.params.gamma=0.5", "name=my run"])
+    assert out["train"]["g_steps"] == 7
+    assert out["model"]["params"]["g_norm"] == "bn"
+    assert out["fast"]["bf16"] is True
+    assert out["regularizers"][0]["params"]["gamma"] == 0.5
+    assert out["name"] == "my run"
+    assert raw["train"]["g_steps"] == 5  # the input is not modified
+
+
+def test_override_errors():
+    with pytest.raises(ConfigError, match="expected KEY.PATH=VALUE"):
+        apply_overrides({}, ["train.g_steps"])
+    with pytest.raises(ConfigError, match="not an index"):
+        apply_overrides({"regularizers": []}, ["regularizers.0.name=r1"])
+
+
+def test_values_are_toml_never_python():
+    assert parse_value("3") == 3 and parse_value("1e-4") == 1e-4 and parse_value("false") is False
+    assert parse_value("[1, 2]") == [1, 2] and parse_value('"x y"') == "x y"
+    assert parse_value("__import__('os').system('true')") == "__import__('os').system('true')"
+
+
+def test_load_config_file(tmp_path, registry):
+    path = tmp_path / "run.toml"
+    path.write_text('name = "x"\n[data]\nname = "digits"\nresolution = 8\n'
+                    '[model]\nname = "sndcgan"\n[loss]\nname = "hinge"\n')
+    cfg = load_config(path, ["train.g_steps=3"], registry)
+    assert cfg.train.g_steps == 3 and cfg.model.params["g_norm"] == "bn"
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", (), registry)
+    path.write_text("name = \n")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        load_config(path, (), registry)

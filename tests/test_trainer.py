@@ -1,0 +1,120 @@
+"""The trainer: run files, lossless resume, divergence, refusing to overwrite, the fast path."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+import torch
+
+from conftest import tiny_raw
+from ganzoo import RegularizerSpec, checkpoint, hookimpl
+from ganzoo.config import resolve
+from ganzoo.errors import GanzooError
+from ganzoo.registry import load_registry
+from ganzoo.trainer import train
+
+
+def assert_same_state(a: dict, b: dict, path: str = "") -> None:
+    """Every tensor and number in two checkpoint dicts is identical (bit for bit)."""
+    assert type(a) is type(b), path
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            if k not in ("seconds",):
+                assert_same_state(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{path}[{i}]")
+    elif isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and a.shape == b.shape, path
+        assert torch.equal(a, b), f"{path} differs"
+    else:
+        assert a == b, path
+
+
+def test_run_writes_its_files(tmp_path, tiny_cfg, registry):
+    res = train(tiny_cfg, tmp_path / "run", registry=registry, progress=False)
+    assert res.status == "finished" and res.step == 6
+    assert res.images_shown == 6 * 2 * 16  # g_steps * n_disc * batch
+    run = tmp_path / "run"
+    assert json.loads((run / "config.json").read_text()) == json.loads(tiny_cfg.to_json())
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "d_loss" in r] == [2, 4, 6]
+    assert log[0]["event"] == "start" and log[-1]["event"] == "finished"
+    assert all(torch.isfinite(torch.tensor([r["d_loss"], r["g_loss"]])).all() for r in log if "d_loss" in r)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-0000003.png", "step-0000006.png"]
+    state = checkpoint.load(run / "checkpoint.pt")
+    assert state["step"] == 6 and state["G_ema"] is not None
+    assert set(state) >= {"G", "D", "G_opt", "D_opt", "sampler", "latents", "rng_torch", "config"}
+
+
+def test_resume_is_bit_exact(tmp_path, tiny_cfg, registry):
+    train(tiny_cfg, tmp_path / "straight", registry=registry, progress=False)
+    first = train(tiny_cfg, tmp_path / "split", registry=registry, progress=False, stop_at=4)
+    assert first.status == "stopped" and first.step == 4
+    second = train(tiny_cfg, tmp_path / "split", resume=True, registry=registry, progress=False)
+    assert second.status == "finished" and second.step == 6
+    a = checkpoint.load(tmp_path / "straight" / "checkpoint.pt")
+    b = checkpoint.load(tmp_path / "split" / "checkpoint.pt")
+    assert_same_state(a, b)
+    # The log of the resumed run holds each step once.
+    steps = [json.loads(x).get("step") for x in (tmp_path / "split" / "log.jsonl").read_text().splitlines()
+             if "d_loss" in x]
+    assert steps == [2, 4, 6]
+
+
+def test_training_changes_the_networks_and_seeds_matter(tmp_path, registry):
+    cfg = resolve(tiny_raw(), registry)
+    train(cfg, tmp_path / "a", registry=registry, progress=False)
+    other = resolve(tiny_raw(train={"g_steps": 6, "batch_size": 16, "n_disc": 2, "seed": 4}), registry)
+    train(other, tmp_path / "b", registry=registry, progress=False)
+    a = checkpoint.load(tmp_path / "a" / "checkpoint.pt")["G"]
+    b = checkpoint.load(tmp_path / "b" / "checkpoint.pt")["G"]
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_refuses_to_overwrite_and_checks_resume_config(tmp_path, tiny_cfg, registry):
+    train(tiny_cfg, tmp_path / "run", registry=registry, progress=False, stop_at=3)
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    with pytest.raises(GanzooError, match="already holds a run; pass --resume"):
+        train(tiny_cfg, tmp_path / "run", registry=registry, progress=False)
+    changed = resolve(tiny_raw(loss={"name": "non-saturating"}), registry)
+    with pytest.raises(GanzooError, match="loss.name: 'hinge' -> 'non-saturating'"):
+        train(changed, tmp_path / "run", resume=True, registry=registry, progress=False)
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+
+
+def _nan_plugin(after: int) -> types.ModuleType:
+    mod = types.ModuleType("nan_plugin")
+
+    def penalty(ctx, p):
+        return torch.tensor(float("nan")) if ctx.step >= after else torch.zeros(())
+
+    mod.register_regularizers = hookimpl(lambda: [RegularizerSpec(name="nan-after", penalty=penalty)])
+    return mod
+
+
+def test_divergence_ends_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    reg = load_registry(autoload=False, extra=[(_nan_plugin(after=4), "nan-plugin")])
+    cfg = resolve(tiny_raw(regularizers=[{"name": "nan-after"}]), reg)
+    res = train(cfg, tmp_path / "run", registry=reg, progress=False)
+    assert res.status == "diverged" and res.step == 4
+    state = checkpoint.load(tmp_path / "run" / "checkpoint.pt")
+    assert state["step"] == 3  # the checkpoint written at step 3 is kept, nothing after it
+    assert all(torch.isfinite(v).all() for v in state["G"].values() if v.is_floating_point())
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "diverged"
+    assert any('"diverged"' in line for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines())
+
+
+def test_fast_path_runs_and_is_recorded(tmp_path, registry):
+    cfg = resolve(tiny_raw(fast={"channels_last": True, "bf16": True},
+                           regularizers=[{"name": "wgan-gp"}]), registry)
+    res = train(cfg, tmp_path / "run", registry=registry, progress=False)
+    assert res.status == "finished"
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["fast"] == {"channels_last": True, "bf16": True, "threads": None}
