@@ -1,0 +1,162 @@
+"""CIFAR-10 (Krizhevsky, 2009) from its official "python version" batch files.
+
+The dataset page (https://www.cs.toronto.edu/~kriz/cifar.html) distributes
+``cifar-10-python.tar.gz``, which extracts to ``cifar-10-batches-py/`` holding ``data_batch_1`` ..
+``data_batch_5`` (the 50,000 training images) and ``test_batch`` (the 10,000 test images). Each is a
+pickled dict with ``b"data"`` (uint8 [n, 3072], channel-major 3x32x32 rows) and ``b"labels"`` (n ints
+in 0..9). This loader reads those files under ``<data_root>/cifar-10-batches-py/`` (default data
+root: ``~/.cache/ganzoo/data``) and, when they are missing and ``download`` is on, fetches the
+archive once, checks its published MD5 and extracts it there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import pickle
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganzoo import Params
+from ganzoo.data import DataRequest, ImageData, resize_uint8
+from ganzoo.errors import DatasetUnavailable
+
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+MD5 = "c58f30108f718f92721af3b95e74349a"  # as published on the dataset's page
+ARCHIVE = "cifar-10-python.tar.gz"
+FOLDER = "cifar-10-batches-py"
+TRAIN_FILES = tuple(f"data_batch_{k}" for k in range(1, 6))
+TEST_FILES = ("test_batch",)
+DOWNLOAD_TIMEOUT_S = 15.0
+DEFAULT_DATA_ROOT = Path("~/.cache/ganzoo/data")
+
+
+class Cifar10Params(Params):
+    """``download``: fetch the official archive when the batch files are missing."""
+
+    download: bool = True
+
+
+class _ChecksumMismatch(Exception):
+    pass
+
+
+def data_root(request: DataRequest) -> Path:
+    """The directory that holds (or will hold) ``cifar-10-batches-py/``."""
+    root = request.data_root if request.data_root is not None else DEFAULT_DATA_ROOT
+    return Path(root).expanduser()
+
+
+def _open_url(url: str, timeout: float):
+    """Open ``url`` for reading (a separate function so tests can simulate the network)."""
+    return urllib.request.urlopen(url, timeout=timeout)
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _download(url: str, dest: Path, md5: str, timeout: float) -> None:
+    """Stream ``url`` into a temp file next to ``dest``, check its MD5, then move it into place."""
+    from tqdm import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
+    try:
+        h = hashlib.md5(usedforsecurity=False)
+        with os.fdopen(fd, "wb") as out, _open_url(url, timeout) as resp:
+            headers = getattr(resp, "headers", None)
+            total = headers.get("Content-Length") if headers is not None else None
+            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
+                      desc=f"downloading {dest.name}", leave=False) as bar:
+                while chunk := resp.read(1 << 20):
+                    h.update(chunk)
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        if h.hexdigest() != md5:
+            raise _ChecksumMismatch(f"checksum mismatch: got md5 {h.hexdigest()}, expected {md5}")
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _fetch_and_extract(root: Path) -> None:
+    """Get the archive (reusing a verified one already in ``root``) and extract it into ``root``."""
+    archive = root / ARCHIVE
+    if not (archive.is_file() and _md5(archive) == MD5):
+        _download(URL, archive, MD5, DOWNLOAD_TIMEOUT_S)
+    with tarfile.open(archive, "r:gz") as tar:
+        tar.extractall(root, filter="data")  # the "data" filter refuses absolute paths, links out, ...
+
+
+def _missing(folder: Path, names: tuple[str, ...]) -> list[str]:
+    return [n for n in names if not (folder / n).is_file()]
+
+
+def _unavailable(root: Path, missing: list[str], why: str) -> DatasetUnavailable:
+    folder = root / FOLDER
+    return DatasetUnavailable(
+        f"cifar10: missing {', '.join(missing)} in {folder} ({why}). Expected the official batches "
+        f"{', '.join(TRAIN_FILES + TEST_FILES)}: download {URL} (md5 {MD5}) and extract it in "
+        f"{root} so that {root}{os.sep}{FOLDER}{os.sep} holds them (or point --data-root at the "
+        f"directory that contains {FOLDER}/)"
+    )
+
+
+def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file: uint8 [n, 3, 32, 32] images and int64 [n] labels (n may be anything, even 0)."""
+    with open(path, "rb") as f:
+        # The dataset's official format is a pickle. Only the batch files the user placed in the
+        # data root (or that were extracted from the MD5-verified official archive) are read.
+        batch = pickle.load(f, encoding="bytes")
+    try:
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"], dtype=np.int64)
+    except (TypeError, KeyError, ValueError) as exc:
+        raise DatasetUnavailable(f"cifar10: {path} is not a CIFAR-10 batch file ({exc!r})") from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DatasetUnavailable(
+            f"cifar10: {path} holds data of {data.dtype} {data.shape}, expected uint8 [n, 3072]"
+        )
+    if labels.shape != (len(data),) or (len(labels) and (labels.min() < 0 or labels.max() > 9)):
+        raise DatasetUnavailable(f"cifar10: {path} has {labels.shape} labels for {len(data)} images,"
+                                 " expected one label in 0..9 per image")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def load_cifar10(params: Cifar10Params, request: DataRequest) -> ImageData:
+    """The official train (50,000) or test (10,000) split, 3x32x32, labels 0-9, resized if asked."""
+    root = data_root(request)
+    folder = root / FOLDER
+    names = TRAIN_FILES if request.split == "train" else TEST_FILES
+    missing = _missing(folder, names)
+    if missing:
+        if not params.download:
+            raise _unavailable(root, missing, "download is off")
+        try:
+            _fetch_and_extract(root)
+        except (OSError, http.client.HTTPException, tarfile.TarError, EOFError,
+                _ChecksumMismatch) as exc:
+            raise _unavailable(root, missing, f"the download failed: {exc}") from None
+        missing = _missing(folder, names)
+        if missing:
+            raise _unavailable(root, missing, "not in the downloaded archive")
+    batches = [_read_batch(folder / n) for n in names]
+    images = torch.from_numpy(np.concatenate([b[0] for b in batches]))
+    labels = torch.from_numpy(np.concatenate([b[1] for b in batches]))
+    return ImageData(resize_uint8(images, request.resolution), labels, num_classes=10,
+                     name=f"cifar10/{request.split}")
