@@ -1,1 +1,31 @@
-"""(being written)"""
+"""Built-in plugin: the architectures of the self-modulation study (Chen et al., ICLR 2019).
+
+Registers ``sndcgan`` and ``resnet``. Both take ``g_norm`` = ``bn`` (baseline), ``selfmod``
+(self-modulated BN), ``cbn`` (class-conditional BN) or ``cselfmod`` (conditional self-modulation);
+see :mod:`ganzoo_selfmod.layers` and :mod:`ganzoo_selfmod.networks`.
+"""
+
+from __future__ import annotations
+
+from ganzoo import ArchitectureSpec, hookimpl
+from ganzoo_selfmod.networks import ResNetParams, SNDCGANParams, build_resnet, build_sndcgan
+
+
+@hookimpl
+def register_architectures() -> list[ArchitectureSpec]:
+    return [
+        ArchitectureSpec(
+            name="sndcgan",
+            build=build_sndcgan,
+            params=SNDCGANParams,
+            description="SNDCGAN (Miyato et al. 2018) as in compare_gan; G norm: bn, selfmod, "
+                        "cbn or cselfmod",
+        ),
+        ArchitectureSpec(
+            name="resnet",
+            build=build_resnet,
+            params=ResNetParams,
+            description="ResNet-CIFAR (r <= 64) / ResNet19 (128) as in compare_gan; G norm: bn, "
+                        "selfmod, cbn or cselfmod",
+        ),
+    ]
