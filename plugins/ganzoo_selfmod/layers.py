@@ -43,16 +43,15 @@ NORM_KINDS = ("bn", "selfmod", "cbn", "cselfmod")
 CONDITIONAL_KINDS = ("cbn", "cselfmod")
 
 
-class AnyDimBatchNorm(nn.BatchNorm1d):
-    """Batch norm over N (and H, W) per feature, for ``[N, F]`` and ``[N, C, H, W]`` inputs."""
+class AnyDimBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm over N (and H, W) per feature, for ``[N, F]`` and ``[N, C, H, W]`` inputs.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 4:
-            n, c, h, w = x.shape
-            return super().forward(x.reshape(n, c, h * w)).view(n, c, h, w)
-        if x.dim() != 2:
+    4-D inputs go to ``F.batch_norm`` as they are, so a channels_last tensor stays channels_last.
+    """
+
+    def _check_input_dim(self, x: torch.Tensor) -> None:
+        if x.dim() not in (2, 4):
             raise ValueError(f"expected a [N, F] or [N, C, H, W] input, got shape {tuple(x.shape)}")
-        return super().forward(x)
 
 
 def modulate(x_hat: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
