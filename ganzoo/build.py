@@ -60,19 +60,33 @@ def update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None
 
 
 class LatentSampler:
-    """Draws z (and fake labels for labelled data) from its own seeded generator."""
+    """Draws z (and fake labels for labelled data) from its own seeded generator.
+
+    ``truncation`` applies BigGAN's truncation trick as its paper defines it: every entry of z whose
+    magnitude exceeds the threshold is drawn again from the same distribution until none does.
+    """
 
     def __init__(self, z_dim: int, dist: str, num_classes: int, seed: int,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", truncation: float | None = None) -> None:
+        if truncation is not None and truncation <= 0:
+            raise ConfigError(f"truncation must be positive, got {truncation}")
         self.z_dim, self.dist, self.num_classes = z_dim, dist, num_classes
         self.device = torch.device(device)
+        self.truncation = truncation
         self.gen = torch.Generator().manual_seed(seed)
 
-    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _draw(self, shape: tuple[int, ...]) -> torch.Tensor:
         if self.dist == "uniform":
-            z = torch.rand(n, self.z_dim, generator=self.gen).mul_(2).sub_(1)
-        else:
-            z = torch.randn(n, self.z_dim, generator=self.gen)
+            return torch.rand(shape, generator=self.gen).mul_(2).sub_(1)
+        return torch.randn(shape, generator=self.gen)
+
+    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = self._draw((n, self.z_dim))
+        if self.truncation is not None:
+            outside = z.abs() > self.truncation
+            while outside.any():
+                z[outside] = self._draw((int(outside.sum()),))
+                outside = z.abs() > self.truncation
         y = (torch.randint(self.num_classes, (n,), generator=self.gen)
              if self.num_classes > 0 else None)
         z = z.to(self.device)
@@ -86,8 +100,11 @@ class LatentSampler:
 
 
 def load_generator(path: str | Path, use_ema: bool = True, registry: Any = None,
-                   device: str = "cpu") -> tuple[torch.nn.Module, RunConfig, DataInfo]:
-    """Rebuild G (G_ema when it exists and ``use_ema``) from a checkpoint, in eval mode."""
+                   device: str = "cpu") -> tuple[torch.nn.Module, RunConfig, DataInfo, str]:
+    """Rebuild G from a checkpoint, in eval mode: G_ema when it exists and ``use_ema``, else the raw G.
+
+    Returns ``(G, cfg, info, which)`` with ``which`` "ema" or "raw", the weights actually loaded.
+    """
     if registry is None:
         from ganzoo.registry import get_registry
 
@@ -96,12 +113,13 @@ def load_generator(path: str | Path, use_ema: bool = True, registry: Any = None,
     cfg = resolve(checkpoint.config_of(state), registry)
     info = DataInfo(**state["data_info"])
     G, _ = build_networks(cfg, registry, info)
-    weights = state["G_ema"] if use_ema and state.get("G_ema") is not None else state["G"]
+    which = "ema" if use_ema and state.get("G_ema") is not None else "raw"
+    weights = state["G_ema"] if which == "ema" else state["G"]
     try:
         G.load_state_dict(weights)
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit the {cfg.model.name!r} network: {exc}") from None
-    return G.to(device).eval(), cfg, info
+    return G.to(device).eval(), cfg, info, which
 
 
 def info_dict(info: DataInfo) -> dict:

@@ -106,13 +106,149 @@ def sample(checkpoint: Path, n: int, out: Path, seed: int, raw: bool, nrow: int 
 
     if out.suffix.lower() != ".png":
         raise GanzooError(f"--out {out}: the grid is written as PNG; use a .png file name")
-    G, cfg, info = load_generator(checkpoint, use_ema=not raw)
+    G, cfg, info, _ = load_generator(checkpoint, use_ema=not raw)
     z, y = LatentSampler(G.z_dim, cfg.train.latent, info.num_classes, seed).sample(n)
     with torch.no_grad():
         imgs = torch.cat([G(z[i : i + 256], None if y is None else y[i : i + 256])
                           for i in range(0, n, 256)])
     save_grid(to_uint8(imgs), out, nrow=nrow, scale=max(1, 64 // info.resolution))
     click.echo(f"wrote {n} samples of {cfg.model.name} to {out}")
+
+
+@main.command("eval")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--metrics", required=True, metavar="NAME[,NAME...]",
+              help="Metric protocols, e.g. fid10k,swd16k,msssim10k (see `ganzoo metrics`).")
+@click.option("--extractor", default=None, metavar="NAME",
+              help="Feature extractor for FID/IS/KID/PR [default: inception-v3-fid; mnist-cnn "
+                   "for 1-channel or stacked digit data].")
+@click.option("--inception-weights", "--extractor-weights", "extractor_weights", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Weights file for the extractor (e.g. pt_inception-2015-12-05-6726825d.pth).")
+@click.option("--dataset", default=None, help="Compare against this dataset instead of the run's.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where datasets look for their files.")
+@click.option("--raw", is_flag=True, help="Evaluate the raw G instead of G_ema.")
+@click.option("--bn", type=click.Choice(["running", "standing"]), default="running", show_default=True,
+              help="BN statistics at sampling time.")
+@click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Truncation threshold for the latents (resample |z_i| above it).")
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the evaluation latents.")
+@click.option("--batch-size", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--offline", is_flag=True, help="Never download weights or data.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@user_errors
+def eval_(checkpoint: Path, metrics: str, extractor: str | None, extractor_weights: Path | None,
+          dataset: str | None, data_root: Path | None, raw: bool, bn: str, truncation: float | None,
+          seed: int, batch_size: int, device: str, offline: bool, as_json: bool) -> None:
+    """Compute metrics of a checkpoint's generator, each with its protocol name and hash.
+
+    \b
+    Examples:
+      ganzoo eval runs/sm/checkpoint.pt --metrics fid2k,is2k,swd2k,msssim1k --extractor mnist-cnn
+      ganzoo eval runs/cifar/checkpoint.pt --metrics fid10k,is50k --inception-weights pt_inception-2015-12-05-6726825d.pth
+    """
+    import json
+
+    from tabulate import tabulate
+
+    from ganzoo.metrics import EvalSettings, evaluate
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not names:
+        raise GanzooError("--metrics: give at least one metric name")
+    overrides = {}
+    if dataset:
+        overrides["name"] = dataset
+        overrides["params"] = {}
+    if data_root:
+        overrides["data_root"] = str(data_root)
+    settings = EvalSettings(
+        extractor=extractor or _default_extractor(checkpoint), extractor_weights=extractor_weights,
+        generator="raw" if raw else "ema", bn=bn, truncation=truncation, seed=seed,
+        batch_size=batch_size, device=device, download=not offline)
+    results = evaluate(checkpoint, names, settings, data_overrides=overrides or None)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    rows = [[r.name, key, f"{value:.4f}", r.protocol_hash] for r in results for key, value in r.values.items()]
+    click.echo(tabulate(rows, headers=["protocol", "value", "", "protocol hash"], tablefmt="github"))
+    shown = {k: v for k, v in results[0].protocol.items() if k in ("dataset", "generator", "bn", "truncation")}
+    click.echo(f"\n{shown}")
+
+
+def _default_extractor(checkpoint: Path) -> str:
+    """mnist-cnn for digit data (where Inception features mean little and are offline anyway)."""
+    from ganzoo import checkpoint as ckpt
+
+    data = ckpt.config_of(ckpt.load(checkpoint))["data"]["name"]
+    return "mnist-cnn" if data in ("digits", "mnist", "stacked-digits") else "inception-v3-fid"
+
+
+@main.group()
+def features() -> None:
+    """Feature extractors for metrics: train your own classifier for offline IS/FID-style scores."""
+
+
+@features.command("train")
+@click.option("--dataset", required=True, help="A labelled dataset, e.g. cifar10, mnist, digits.")
+@click.option("--resolution", type=click.IntRange(8), default=32, show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the classifier (.pt).")
+@user_errors
+def features_train(dataset: str, resolution: int, data_root: Path | None, epochs: int, seed: int,
+                   out: Path) -> None:
+    """Train a small CNN classifier on a labelled dataset, for use as a metric feature extractor.
+
+    \b
+    Example:
+      ganzoo features train --dataset cifar10 --data-root data --epochs 20 --out cifar-cnn.pt
+      ganzoo eval runs/c/checkpoint.pt --metrics fid10k,is10k --extractor classifier --extractor-weights cifar-cnn.pt
+    """
+    import json
+
+    from ganzoo.data import DataRequest
+    from ganzoo.registry import get_registry
+    from ganzoo_metrics.classifier import file_sha256, save_classifier, train_classifier
+
+    if out.exists():
+        raise GanzooError(f"--out {out} exists; choose another file name")
+    reg = get_registry()
+    spec = reg.get("datasets", dataset, where="--dataset")
+    params = spec.params()
+    train = spec.load(params, DataRequest(resolution, "train", data_root))
+    test = spec.load(params, DataRequest(resolution, "test", data_root))
+    if train.labels is None or train.num_classes < 2:
+        raise GanzooError(f"--dataset {dataset}: a classifier needs a labelled dataset")
+    model, info = train_classifier(train, test, epochs=epochs, seed=seed)
+    info.update(dataset=dataset, resolution=resolution, epochs=epochs, seed=seed)
+    save_classifier(model, out, info)
+    info["sha256"] = file_sha256(out)
+    click.echo(json.dumps(info, indent=2, default=str))
+
+
+@main.command()
+@user_errors
+def metrics() -> None:
+    """List the metric protocols and feature extractors.
+
+    \b
+    Example:
+      ganzoo metrics
+    """
+    from ganzoo.registry import get_registry
+
+    reg = get_registry()
+    click.echo("metric protocols:")
+    for name in reg.names("metrics"):
+        click.echo(f"  {name:12s} {reg.get('metrics', name).description}")
+    click.echo("feature extractors:")
+    for name in reg.names("extractors"):
+        click.echo(f"  {name:18s} {reg.get('extractors', name).description}")
 
 
 @main.command()

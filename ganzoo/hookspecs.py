@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import pluggy
 
-from ganzoo.specs import (
+from ganzoo.specs import (  # noqa: I001
     ArchitectureSpec,
     DatasetSpec,
+    ExtractorSpec,
     LossSpec,
     MetricSpec,
     RegularizerSpec,
@@ -96,8 +97,31 @@ def register_metrics() -> list[MetricSpec]:
     """Return metric protocols.
 
     A :class:`~ganzoo.specs.MetricSpec` is a *named protocol* (e.g. ``fid10k``): the algorithm plus
-    every choice that changes its value (extractor, sample counts, reference split...), described in
-    ``protocol``. ``compute(ctx, params)`` returns a dict of named float values.
+    every choice that changes its value (sample counts, reference split...), described in
+    ``protocol``. ``compute(ctx)`` receives a :class:`ganzoo.metrics.MetricContext` and returns a
+    dict of named float values; generated and real images reach it as uint8 NCHW batches, and
+    ``ctx.fake_features(n)`` / ``ctx.real_features(split, n)`` give features of the evaluation's
+    extractor (real ones cached on disk under a content hash).
+
+    Example::
+
+        @hookimpl
+        def register_metrics():
+            return [MetricSpec(name="mean-brightness1k", compute=brightness,
+                               protocol={"algorithm": "mean-brightness", "n_fake": 1000})]
+    """
+
+
+@hookspec
+def register_extractors() -> list[ExtractorSpec]:
+    """Return feature extractors that feature-based metrics (FID, IS, KID, precision/recall) can use.
+
+    An :class:`~ganzoo.specs.ExtractorSpec` has ``load(request)``, where ``request`` is a
+    :class:`ganzoo.metrics.ExtractorRequest` (an explicit weights file, a cache directory, whether
+    downloading is allowed). It returns a module in eval mode mapping uint8 NCHW images to
+    ``{"pool": [N, D], "logits": [N, K]}`` with the attributes ``weights_hash`` and ``resizer``,
+    which go into every metric protocol that uses it. Weights that cannot be found must raise
+    :class:`ganzoo.errors.GanzooError` saying which file to put where.
     """
 
 

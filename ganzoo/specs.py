@@ -15,7 +15,8 @@ Contracts (checked for every registered component by ``tests/test_contracts.py``
 * **Regularizer** ``penalty(ctx, params)`` returns a scalar tensor, already weighted, added to the loss
   of the network named by ``target`` ("d" or "g").
 * **Dataset** ``load(params, request) -> ImageData`` (see :mod:`ganzoo.data`): uint8 NCHW in memory.
-* **Metric** ``compute(ctx, params) -> dict[str, float]``.
+* **Metric** ``compute(ctx) -> dict[str, float]`` (a named protocol).
+* **Extractor** ``load(request) -> module`` mapping uint8 NCHW images to features.
 * **Suite** a TOML file in ``path`` read by the benchmark runner.
 """
 
@@ -118,13 +119,34 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A named metric protocol. ``compute(ctx, params)`` returns named float values."""
+    """A named metric protocol, e.g. ``fid10k``: an algorithm with every count and split fixed.
+
+    ``compute(ctx)`` gets a :class:`ganzoo.metrics.MetricContext` (generated and real images as
+    uint8 NCHW batches, features of the evaluation's extractor, the cache) and returns named float
+    values. ``protocol`` holds the fixed choices (algorithm, sample counts, reference split...);
+    the engine adds the extractor and its weight hash, the generator mode and the truncation, and
+    returns the protocol's hash with every value. ``uses_extractor`` says whether the metric works
+    on features of the evaluation's feature extractor.
+    """
 
     name: str
-    compute: Callable[[Any, Any], dict[str, float]]
-    params: type[Params] = NoParams
-    description: str = ""
+    compute: Callable[[Any], dict[str, float]]
     protocol: dict[str, Any] = field(default_factory=dict)
+    uses_extractor: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """A feature extractor for metrics: ``load(request)`` returns a module in eval mode.
+
+    The module maps uint8 NCHW images to ``{"pool": [N, D], "logits": [N, K]}`` and has the string
+    attributes ``weights_hash`` (sha256 of the weights it runs with) and ``resizer``.
+    """
+
+    name: str
+    load: Callable[[Any], torch.nn.Module]
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,7 +160,7 @@ class SuiteSpec:
 
 SINGULAR = {
     "architectures": "architecture", "losses": "loss", "regularizers": "regularizer",
-    "datasets": "dataset", "metrics": "metric", "suites": "suite",
+    "datasets": "dataset", "metrics": "metric", "extractors": "extractor", "suites": "suite",
 }
 
 KINDS = {
@@ -147,5 +169,6 @@ KINDS = {
     "regularizers": RegularizerSpec,
     "datasets": DatasetSpec,
     "metrics": MetricSpec,
+    "extractors": ExtractorSpec,
     "suites": SuiteSpec,
 }

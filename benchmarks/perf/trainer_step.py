@@ -9,8 +9,9 @@ Measures, for each model, seconds per generator step (1 D step + 1 G step, hinge
 * ``ganzoo fast``: the same with ``fast.channels_last`` and ``fast.bf16``.
 
 Both loops do the same work per step (fakes for the D step under no_grad, D's weights frozen for the
-G step), so the ratio measures what the trainer adds. Rounds alternate plain/ganzoo and report
-medians, because these machines are shared and noisy. Usage::
+G step), so the ratio measures what the trainer adds. Rounds alternate the order of the three
+loops; overhead and speedup are ratios within each round, medianed over rounds, because these
+machines are shared and noisy. Usage::
 
     python benchmarks/perf/trainer_step.py                 # SNDCGAN width 1 and ResNet width 0.25
     python benchmarks/perf/trainer_step.py --steps 10 --rounds 3 --models sndcgan:1.0
@@ -97,7 +98,7 @@ def main() -> None:
     ap.add_argument("--models", default="sndcgan:1.0,resnet:0.25",
                     help="comma-separated name:width pairs")
     ap.add_argument("--steps", type=int, default=8, help="timed steps per measurement")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (median reported)")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (median reported)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
 
@@ -121,21 +122,30 @@ def main() -> None:
             times = {"plain fp32": [], "ganzoo fp32": [], "ganzoo fast": []}
             for r in range(args.rounds):
                 cfg = resolve({**raw, "data": {"name": "digits", "resolution": 32}}, reg)
-                torch.manual_seed(0)
-                G, D = build_networks(cfg, reg, data_info(data))
-                plain_loop(G, D, data, 2, cfg)  # warm-up
-                times["plain fp32"].append(plain_loop(G, D, data, args.steps, cfg))
-                times["ganzoo fp32"].append(
-                    ganzoo_loop(raw, npz, Path(tmp) / f"{model}-{r}", args.steps, args.steps))
-                times["ganzoo fast"].append(
-                    ganzoo_loop(raw_fast, npz, Path(tmp) / f"{model}-fast-{r}", args.steps, args.steps))
+                order = ["plain", "ganzoo", "fast"] if r % 2 == 0 else ["fast", "ganzoo", "plain"]
+                for which in order:
+                    if which == "plain":
+                        torch.manual_seed(0)
+                        G, D = build_networks(cfg, reg, data_info(data))
+                        plain_loop(G, D, data, 2, cfg)  # warm-up
+                        times["plain fp32"].append(plain_loop(G, D, data, args.steps, cfg))
+                    elif which == "ganzoo":
+                        times["ganzoo fp32"].append(
+                            ganzoo_loop(raw, npz, Path(tmp) / f"{model}-{r}", args.steps, args.steps))
+                    else:
+                        times["ganzoo fast"].append(ganzoo_loop(
+                            raw_fast, npz, Path(tmp) / f"{model}-fast-{r}", args.steps, args.steps))
                 print(f"  {model} x{width} round {r + 1}: " + ", ".join(
                     f"{k} {v[-1]:.3f} s" for k, v in times.items()), file=sys.stderr)
             med = {k: statistics.median(v) for k, v in times.items()}
+            # Ratios are taken within each round (paired), then the median over rounds: slow drifts
+            # of a shared machine cancel out.
+            overhead = [g / p - 1 for g, p in zip(times["ganzoo fp32"], times["plain fp32"])]
+            speedup = [p / f for p, f in zip(times["plain fp32"], times["ganzoo fast"])]
             results["models"][f"{model} (width {width})"] = {
                 "sec_per_step": med,
-                "overhead_fp32": med["ganzoo fp32"] / med["plain fp32"] - 1,
-                "speedup_fast_vs_plain_fp32": med["plain fp32"] / med["ganzoo fast"],
+                "overhead_fp32": statistics.median(overhead),
+                "speedup_fast_vs_plain_fp32": statistics.median(speedup),
                 "rounds": times,
             }
 
