@@ -37,8 +37,10 @@ def main() -> None:
 
     \b
     Examples:
-      ganzoo train configs/selfmod-sndcgan-digits.toml --out runs/sm
+      ganzoo bench --suite selfmod-robustness --scale smoke
+      ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --out runs/sm
       ganzoo sample runs/sm/checkpoint.pt --n 64 --out samples.png
+      ganzoo eval runs/sm/checkpoint.pt --metrics fid2k,is2k,swd2k,msssim1k
       ganzoo plugins
     """
 
@@ -59,9 +61,9 @@ def train(config: Path, overrides: tuple[str, ...], out: Path | None, resume: bo
 
     \b
     Example (self-modulated SNDCGAN on the built-in handwritten digits, ~2 minutes on a laptop):
-      ganzoo train configs/selfmod-sndcgan-digits.toml --out runs/sm
-      ganzoo train configs/selfmod-sndcgan-digits.toml --out runs/sm --resume
-      ganzoo train configs/selfmod-sndcgan-digits.toml --set train.g_steps=200 --set model.params.g_norm=bn
+      ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --out runs/sm
+      ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --out runs/sm --resume
+      ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --set train.g_steps=200 --set model.params.g_norm=bn
     """
     from ganzoo.config import load_config
     from ganzoo.trainer import train as run_training
@@ -249,6 +251,143 @@ def metrics() -> None:
     click.echo("feature extractors:")
     for name in reg.names("extractors"):
         click.echo(f"  {name:18s} {reg.get('extractors', name).description}")
+
+
+def _parse_seeds(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        seeds = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise GanzooError(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2") from None
+    if not seeds:
+        raise GanzooError("--seeds: give at least one seed")
+    return seeds
+
+
+@main.command()
+@click.option("--suite", "suite_name", required=True, help="A registered suite (see `ganzoo suites`) or a .toml path.")
+@click.option("--scale", default="smoke", show_default=True, help="smoke, cpu, paper (or any scale of the suite).")
+@click.option("--executor", type=click.Choice(["local", "processes", "ray"]), default="local", show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Processes (or Ray tasks) at once [default: the scale's, else 1].")
+@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
+@click.option("--dataset", default=None, help="Train and evaluate on this dataset instead of the suite's.")
+@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--seeds", default=None, metavar="0,1,2", help="Seeds instead of the scale's.")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Generator steps per run instead of the scale's.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
+              show_default=True, help="Run directories and the result store.")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Where the markdown tables and plots go.")
+@click.option("--dry-run", is_flag=True, help="List the runs and exit.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def bench(suite_name: str, scale: str, executor: str, workers: int | None, address: str | None,
+          dataset: str | None, data_root: Path | None, seeds: str | None, steps: int | None, out: Path,
+          results: Path, dry_run: bool, quiet: bool) -> None:
+    """Run a benchmark suite and write its comparison tables (finished runs are never redone).
+
+    \b
+    Examples:
+      ganzoo bench --suite selfmod-robustness --scale smoke
+      ganzoo bench --suite selfmod-robustness --scale cpu --executor processes --workers 2
+      ganzoo bench --suite selfmod-robustness --scale paper --dataset cifar10 --data-root data --executor ray
+    Re-running the same command resumes: finished runs are skipped, interrupted ones continue
+    from their last checkpoint.
+    """
+    from ganzoo.bench import make_executor, run_suite
+    from ganzoo.registry import get_registry
+    from ganzoo.suite import expand, find_suite
+
+    reg = get_registry()
+    suite = find_suite(suite_name, reg)
+    sc = suite.scale(scale)
+    extra = {}
+    if dataset:
+        extra["data.name"] = dataset
+        extra["data.params"] = {}
+    if data_root:
+        extra["data.data_root"] = str(data_root)
+    if steps:
+        extra["train.g_steps"] = steps
+    seed_list = _parse_seeds(seeds)
+    if dry_run:
+        runs = expand(suite, scale, reg, extra, seed_list)
+        for r in runs:
+            click.echo(f"{r.key}  {r.config.name}")
+        click.echo(f"{len(runs)} runs")
+        return
+    ex = make_executor(executor, workers or sc.workers, address)
+    summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet)
+    click.echo(f"{suite.name} [{scale}]: {summary.total} runs ({summary.skipped} already done, "
+               f"{summary.finished} finished, {summary.diverged} diverged, {summary.failed} failed) "
+               f"in {summary.seconds / 60:.1f} min -> {summary.report}")
+    if summary.failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--suite", "suite_name", required=True)
+@click.option("--scale", default="cpu", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
+              show_default=True, help="Where the suite's result store is.")
+@click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True)
+@user_errors
+def report(suite_name: str, scale: str, out: Path, results: Path) -> None:
+    """Regenerate a suite's tables from its result store (no training).
+
+    \b
+    Example:
+      ganzoo report --suite selfmod-robustness --scale cpu
+    """
+    from ganzoo.bench import STORE_FILE, write_report
+    from ganzoo.registry import get_registry
+    from ganzoo.store import Store
+    from ganzoo.suite import find_suite
+
+    suite = find_suite(suite_name, get_registry())
+    if not (out / STORE_FILE).exists():
+        raise GanzooError(f"no result store at {out / STORE_FILE}; run `ganzoo bench --suite {suite_name}` first")
+    store = Store(out / STORE_FILE)
+    if not store.records(suite.name, scale):
+        raise GanzooError(f"the store holds no runs of {suite.name} at scale {scale!r}")
+    path = write_report(suite, scale, store, results)
+    store.close()
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@user_errors
+def suites() -> None:
+    """List the benchmark suites: paper, runs per scale and an estimate of the cost.
+
+    \b
+    Example:
+      ganzoo suites
+    """
+    from ganzoo.registry import get_registry
+    from ganzoo.suite import find_suite
+
+    reg = get_registry()
+    for name in reg.names("suites"):
+        suite = find_suite(name, reg)
+        click.echo(f"{name}  ({reg.provider('suites', name)})\n  {suite.title}\n  paper: {suite.paper}")
+        n_settings = 1
+        for axis in suite.axes:
+            n_settings *= len(axis.values)
+        for sname, sc in suite.scales.items():
+            n = n_settings
+            for axis in suite.axes:
+                if axis.name in sc.select:
+                    n = n // len(axis.values) * len(sc.select[axis.name])
+            runs = n * len(sc.seeds)
+            cost = ""
+            if sc.minutes_per_run:
+                hours = runs * sc.minutes_per_run / 60 / sc.workers
+                cost = f", about {hours:.1f} h here with {sc.workers} worker(s) (measured)"
+            click.echo(f"  {sname:6s} {runs:5d} runs{cost}: {sc.description}")
 
 
 @main.command()

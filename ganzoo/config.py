@@ -82,6 +82,17 @@ class LogConfig(Strict):
     n_samples: int = Field(64, ge=1, description="images in each sample grid")
 
 
+class EvalConfig(Strict):
+    """Metrics computed during training (on G_ema when EMA is on), with the best value kept."""
+
+    metrics: list[str] = Field(default_factory=list, description="protocol names, e.g. ['fid2k', 'is2k']")
+    every: int = Field(0, ge=0, description="evaluate every N G steps (0: only at the end)")
+    extractor: str = Field("inception-v3-fid", description="feature extractor of FID/IS/KID/PR")
+    bn: Literal["running", "standing"] = "running"
+    seed: int = 42
+    batch_size: int = Field(100, ge=1)
+
+
 class FastConfig(Strict):
     """Opt-in speed levers, recorded with the run because they change the numbers slightly."""
 
@@ -103,6 +114,7 @@ class RunConfig(Strict):
     d_optim: OptimConfig = Field(default_factory=OptimConfig)
     ema: EMAConfig = Field(default_factory=EMAConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
     fast: FastConfig = Field(default_factory=FastConfig)
 
     def to_json(self) -> str:
@@ -217,6 +229,10 @@ def resolve(raw: dict[str, Any], registry: Any = None) -> RunConfig:
     cfg.regularizers = [
         check("regularizers", r, f"regularizers.{i}") for i, r in enumerate(cfg.regularizers)
     ]
+    for i, name in enumerate(cfg.eval.metrics):
+        registry.get("metrics", name, where=f"eval.metrics.{i}")
+    if cfg.eval.metrics:
+        registry.get("extractors", cfg.eval.extractor, where="eval.extractor")
     return cfg
 
 

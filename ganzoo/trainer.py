@@ -10,6 +10,7 @@ bit-identical networks on CPU (``tests/test_trainer.py`` proves it).
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import shutil
 import signal
@@ -32,6 +33,9 @@ from ganzoo.images import save_grid
 from ganzoo.specs import RegContext
 
 SAMPLE_SEED_OFFSET = 7919  # the fixed z of the sample grids comes from seed + this
+# Which metric values have a "best" during training (the self-mod study reports the best FID).
+LOWER_IS_BETTER = {"fid", "kid", "swd_avg", "kl"}
+HIGHER_IS_BETTER = {"is", "modes", "precision", "recall"}
 
 
 @dataclass
@@ -41,6 +45,7 @@ class RunResult:
     images_shown: int
     out: Path
     seconds: float
+    best: dict[str, dict] | None = None  # metric value -> {"value", "step"}
 
 
 class RunFiles:
@@ -50,6 +55,7 @@ class RunFiles:
         self.out = Path(out)
         self.config = self.out / "config.json"
         self.log = self.out / "log.jsonl"
+        self.metrics = self.out / "metrics.jsonl"
         self.status = self.out / "status.json"
         self.checkpoint = self.out / checkpoint.LATEST
         self.samples = self.out / "samples"
@@ -60,17 +66,35 @@ class RunFiles:
                "images_shown": images_shown, "updated": time.time(), **extra}
         checkpoint.atomic_write_text(self.status, json.dumps(doc, indent=2) + "\n")
 
-    def append_log(self, record: dict[str, Any]) -> None:
-        with open(self.log, "a", encoding="utf-8") as f:
+    @staticmethod
+    def append(path: Path, record: dict[str, Any]) -> None:
+        with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
-    def truncate_log(self, step: int) -> None:
-        """Drop log lines written after the checkpoint we resume from, so no step is logged twice."""
-        if not self.log.exists():
-            return
-        keep = [ln for ln in self.log.read_text(encoding="utf-8").splitlines()
-                if ln.strip() and json.loads(ln).get("step", 0) <= step]
-        checkpoint.atomic_write_text(self.log, "".join(k + "\n" for k in keep))
+    def append_log(self, record: dict[str, Any]) -> None:
+        self.append(self.log, record)
+
+    def truncate(self, step: int) -> None:
+        """Drop log and metric lines written after the checkpoint we resume from (no step twice)."""
+        for path in (self.log, self.metrics):
+            if not path.exists():
+                continue
+            keep = [ln for ln in path.read_text(encoding="utf-8").splitlines()
+                    if ln.strip() and json.loads(ln).get("step", 0) <= step]
+            checkpoint.atomic_write_text(path, "".join(k + "\n" for k in keep))
+
+
+def update_best(best: dict[str, dict], results: list, step: int) -> None:
+    """Keep, per metric value, the best seen so far (lower FID/KID/SWD/KL, higher IS/modes/P/R)."""
+    for r in results:
+        for key, value in r.values.items():
+            lower = key in LOWER_IS_BETTER
+            if not (lower or key in HIGHER_IS_BETTER):
+                continue
+            name = f"{r.name}/{key}"
+            old = best.get(name)
+            if old is None or (value < old["value"] if lower else value > old["value"]):
+                best[name] = {"value": value, "step": step}
 
 
 def _config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
@@ -176,6 +200,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
     grid_z, grid_y = LatentSampler(G.z_dim, cfg.train.latent, info.num_classes,
                                    cfg.train.seed + SAMPLE_SEED_OFFSET, device).sample(cfg.log.n_samples)
     step, images_shown, elapsed_before = 0, 0, 0.0
+    best: dict[str, dict] = {}
 
     # Resume from the latest checkpoint.
     if state is not None:
@@ -192,10 +217,12 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
             torch.cuda.set_rng_state(state["rng_cuda"], device)
         step, images_shown = int(state["step"]), int(state["images_shown"])
         elapsed_before = float(state["seconds"])
-        files.truncate_log(step)
+        best = dict(json.loads(state.get("best", "{}")))
+        files.truncate(step)
         files.append_log({"event": "resume", "step": step, "time": time.time()})
     else:
         files.log.unlink(missing_ok=True)
+        files.metrics.unlink(missing_ok=True)
         files.append_log({"event": "start", "step": 0, "time": time.time(), "config_hash": cfg.hash()})
 
     def save_checkpoint() -> None:
@@ -209,6 +236,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
             "sampler": sampler.state_dict(), "latents": latents.state_dict(),
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "best": json.dumps(best),
         }, files.checkpoint)
         if cfg.log.keep_every and step % cfg.log.keep_every == 0:
             files.snapshots.mkdir(exist_ok=True)
@@ -224,6 +252,23 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
         net.train(was_training)
         save_grid(to_uint8(imgs), files.samples / f"step-{step:07d}.png",
                   scale=max(1, 64 // info.resolution))
+
+    def run_metrics() -> None:
+        """Evaluate a copy of G_ema (or G): global RNG, modes and BN statistics stay untouched."""
+        from ganzoo.metrics import EvalSettings, evaluate_generator
+
+        net = copy.deepcopy(G_ema if G_ema is not None else G)
+        settings = EvalSettings(extractor=cfg.eval.extractor, generator="ema" if G_ema is not None else "raw",
+                                bn=cfg.eval.bn, seed=cfg.eval.seed, batch_size=cfg.eval.batch_size,
+                                device=str(device), progress=False)
+        results = evaluate_generator(net, cfg, info, cfg.eval.metrics, settings, registry)
+        update_best(best, results, step)
+        for r in results:
+            files.append(files.metrics, {"step": step, "kimg": images_shown / 1000, "name": r.name,
+                                         "values": r.values, "protocol_hash": r.protocol_hash,
+                                         "seconds": r.seconds})
+        bar.write(f"step {step}: " + ", ".join(f"{r.name} {k}={v:.4g}" for r in results
+                                                for k, v in r.values.items()))
 
     # Train.
     status = "finished"
@@ -298,6 +343,9 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
             if cfg.log.sample_every and step % cfg.log.sample_every == 0:
                 save_samples()
             at_end = step == cfg.train.g_steps or step == stop_at or stop.requested
+            if cfg.eval.metrics and ((cfg.eval.every and step % cfg.eval.every == 0)
+                                     or step == cfg.train.g_steps):
+                run_metrics()
             if step % cfg.log.checkpoint_every == 0 or at_end:
                 save_checkpoint()
                 files.write_status("running", step, cfg, images_shown)
@@ -312,5 +360,5 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
     if status == "finished":
         save_samples()
     files.append_log({"event": status, "step": step, "time": time.time()})
-    files.write_status(status, step, cfg, images_shown)
-    return RunResult(status, step, images_shown, files.out, elapsed_before + time.time() - t_start)
+    files.write_status(status, step, cfg, images_shown, best=best)
+    return RunResult(status, step, images_shown, files.out, elapsed_before + time.time() - t_start, best)

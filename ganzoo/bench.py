@@ -1,0 +1,243 @@
+"""The benchmark runner: suite -> runs -> executor -> result store -> tables.
+
+``run_suite`` expands a suite at a scale, registers every run in the store, skips runs that are
+finished (or diverged: a result too), resumes interrupted ones from their last checkpoint, and runs
+the rest on an executor: in process, a local process pool, or Ray. Workers never touch the store:
+they return an outcome that the parent records, one short transaction each. Then the tables are
+regenerated from the store (``ganzoo report`` does only that step).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from tqdm.auto import tqdm
+
+from ganzoo.errors import GanzooError
+from ganzoo.store import DONE, Store
+from ganzoo.suite import RunSpec, Suite, expand
+from ganzoo.trainer import HIGHER_IS_BETTER, LOWER_IS_BETTER
+
+STORE_FILE = "store.sqlite"
+
+
+# -- one run, in whatever process executes it -------------------------------------------------------
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Train (or resume) one run and collect its metric results. Never raises: failures are outcomes."""
+    import torch
+
+    from ganzoo.config import resolve
+    from ganzoo.registry import get_registry
+    from ganzoo.trainer import train
+
+    run_dir = Path(job["run_dir"])
+    t0 = time.time()
+    try:
+        if job.get("threads"):
+            torch.set_num_threads(job["threads"])
+        cfg = resolve(json.loads(job["config"]), get_registry())
+        resume = (run_dir / "checkpoint.pt").exists() or (run_dir / "config.json").exists()
+        result = train(cfg, run_dir, resume=resume, progress=False)
+        results, series = collect_metrics(run_dir, result.status, cfg.train.g_steps)
+        return {"key": job["key"], "status": result.status, "step": result.step,
+                "seconds": result.seconds, "results": results, "series": series, "error": None}
+    except Exception as exc:  # a failed run is recorded, the suite goes on
+        detail = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, GanzooError):
+            detail += "\n" + traceback.format_exc(limit=5)
+        return {"key": job["key"], "status": "failed", "step": None, "seconds": time.time() - t0,
+                "results": [], "series": [], "error": detail}
+
+
+def collect_metrics(run_dir: Path, status: str, g_steps: int) -> tuple[list[dict], list[tuple]]:
+    """Best-during-training and final value of every metric value, and the series, from metrics.jsonl."""
+    path = run_dir / "metrics.jsonl"
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+    series, by_metric = [], {}
+    for rec in lines:
+        for key, value in rec["values"].items():
+            name = f"{rec['name']}/{key}"
+            series.append((rec["step"], name, value))
+            by_metric.setdefault(name, {"protocol_hash": rec["protocol_hash"], "points": []})
+            by_metric[name]["points"].append((rec["step"], value))
+    results = []
+    for name, info in by_metric.items():
+        key = name.rsplit("/", 1)[1]
+        points = info["points"]
+        best = best_step = None
+        if key in LOWER_IS_BETTER or key in HIGHER_IS_BETTER:
+            pick = min if key in LOWER_IS_BETTER else max
+            best_step, best = pick(points, key=lambda p: p[1])
+        final = next((v for s, v in points if s == g_steps), None) if status == "finished" else None
+        results.append({"metric": name, "protocol_hash": info["protocol_hash"], "best": best,
+                        "best_step": best_step, "final": final})
+    return results, series
+
+
+# -- executors --------------------------------------------------------------------------------------
+def _init_worker(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+class LocalExecutor:
+    """Runs jobs one after another in this process."""
+
+    def run(self, jobs: list[dict], on_start: Callable, on_done: Callable) -> None:
+        for job in jobs:
+            on_start(job)
+            on_done(run_job(job))
+
+
+class ProcessExecutor:
+    """A local pool of ``workers`` processes (spawned), each running one job at a time."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def run(self, jobs: list[dict], on_start: Callable, on_done: Callable) -> None:
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                 initializer=_init_worker, initargs=(threads,)) as pool:
+            queue, running = list(jobs), {}
+            while queue or running:
+                while queue and len(running) < self.workers:
+                    job = queue.pop(0)
+                    on_start(job)
+                    running[pool.submit(run_job, job)] = job
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    running.pop(fut)
+                    on_done(fut.result())
+
+
+class RayExecutor:
+    """Runs jobs as Ray tasks on an existing cluster (``address``) or a local one."""
+
+    def __init__(self, address: str | None, workers: int) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise GanzooError("--executor ray needs Ray: pip install 'ganzoo[ray]'") from None
+        self.ray = ray
+        self.address, self.workers = address, workers
+
+    def run(self, jobs: list[dict], on_start: Callable, on_done: Callable) -> None:
+        ray = self.ray
+        if not ray.is_initialized():
+            kwargs = {"address": self.address} if self.address else {"num_cpus": os.cpu_count()}
+            ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+        cpus = max(1, int(ray.available_resources().get("CPU", 1)) // max(1, self.workers))
+        task = ray.remote(num_cpus=cpus)(run_job)
+        queue, running = list(jobs), {}
+        while queue or running:
+            while queue and len(running) < self.workers:
+                job = queue.pop(0)
+                on_start(job)
+                running[task.remote(job)] = job
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                running.pop(ref)
+                on_done(ray.get(ref))
+
+
+def make_executor(name: str, workers: int = 1, address: str | None = None):
+    if name == "local":
+        return LocalExecutor()
+    if name == "processes":
+        return ProcessExecutor(workers)
+    if name == "ray":
+        return RayExecutor(address, workers)
+    raise GanzooError(f"--executor: unknown executor {name!r}; choose local, processes or ray")
+
+
+# -- the suite ------------------------------------------------------------------------------------
+@dataclass
+class BenchSummary:
+    total: int
+    skipped: int
+    finished: int
+    diverged: int
+    failed: int
+    seconds: float
+    report: Path | None
+
+
+def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
+              results_dir: Path | None, extra_set: dict | None = None, seeds: list[int] | None = None,
+              progress: bool = True) -> BenchSummary:
+    """Run every unfinished run of ``suite`` at ``scale`` and regenerate its tables."""
+    t0 = time.time()
+    runs = expand(suite, scale, registry, extra_set, seeds)
+    store = Store(out / STORE_FILE)
+    threads = {}
+    for r in runs:
+        run_dir = out / "runs" / r.key
+        store.add_run(r.key, suite.name, scale, r.setting, r.seed, r.config.to_json(), str(run_dir))
+        threads[r.key] = r.config.fast.threads
+    todo = [r for r in _unique(runs) if store.status(r.key) not in DONE]
+    skipped = len(_unique(runs)) - len(todo)
+    jobs = [{"key": r.key, "config": r.config.to_json(), "run_dir": str(out / "runs" / r.key),
+             "threads": threads[r.key], "name": r.config.name} for r in todo]
+    counts = {"finished": 0, "diverged": 0, "failed": 0, "running": 0}
+    bar = tqdm(total=len(_unique(runs)), initial=skipped, desc=f"{suite.name} [{scale}]", unit="run",
+               disable=not progress, dynamic_ncols=True)
+
+    def on_start(job: dict) -> None:
+        store.set_status(job["key"], "running")
+        counts["running"] += 1
+        bar.set_postfix(counts)
+
+    def on_done(outcome: dict) -> None:
+        store.record(outcome["key"], outcome["results"], outcome["series"])
+        store.set_status(outcome["key"], outcome["status"], outcome["step"], outcome["seconds"],
+                         outcome["error"])
+        counts["running"] -= 1
+        counts[outcome["status"] if outcome["status"] in counts else "failed"] += 1
+        if outcome["status"] == "failed":
+            bar.write(f"run {outcome['key']} failed: {outcome['error'].splitlines()[0]}")
+        bar.update(1)
+        bar.set_postfix(counts)
+
+    try:
+        executor.run(jobs, on_start, on_done)
+    finally:
+        bar.close()
+        store.add_invocation(suite.name, scale, t0, time.time() - t0, type(executor).__name__, len(jobs))
+    report = write_report(suite, scale, store, results_dir) if results_dir is not None else None
+    store.close()
+    return BenchSummary(len(_unique(runs)), skipped, counts["finished"], counts["diverged"],
+                        counts["failed"], time.time() - t0, report)
+
+
+def _unique(runs: Iterable[RunSpec]) -> list[RunSpec]:
+    seen, out = set(), []
+    for r in runs:
+        if r.key not in seen:
+            seen.add(r.key)
+            out.append(r)
+    return out
+
+
+def report_path(results_dir: Path, suite: Suite, scale: str) -> Path:
+    """``results/<suite>.md`` for the cpu scale (the one committed), ``<suite>-<scale>.md`` otherwise."""
+    return results_dir / (f"{suite.name}.md" if scale == "cpu" else f"{suite.name}-{scale}.md")
+
+
+def write_report(suite: Suite, scale: str, store: Store, results_dir: Path) -> Path:
+    from ganzoo.results import write_suite_report
+
+    path = report_path(Path(results_dir), suite, scale)
+    write_suite_report(suite, scale, store.records(suite.name, scale), path,
+                       store.invocations(suite.name, scale))
+    return path

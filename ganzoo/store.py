@@ -1,0 +1,113 @@
+"""The result store of the benchmark runner: one embedded SQLite file (WAL) beside the run directories.
+
+``runs`` holds every run of every suite and scale (keyed by the hash of its resolved config) with its
+state; ``results`` the best-during-training and final value of every metric value; ``series`` the
+metric time series. Only the parent process writes (executors return outcomes to it), and each
+write is a short transaction, so a killed suite leaves a consistent store and resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    key TEXT NOT NULL, suite TEXT NOT NULL, scale TEXT NOT NULL,
+    setting TEXT NOT NULL, seed INTEGER NOT NULL, config TEXT NOT NULL, run_dir TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending', step INTEGER, seconds REAL, error TEXT, updated REAL,
+    PRIMARY KEY (key, suite, scale)
+);
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT NOT NULL, metric TEXT NOT NULL, protocol_hash TEXT NOT NULL,
+    best REAL, best_step INTEGER, final REAL,
+    PRIMARY KEY (key, metric)
+);
+CREATE TABLE IF NOT EXISTS invocations (
+    suite TEXT NOT NULL, scale TEXT NOT NULL, started REAL NOT NULL, seconds REAL NOT NULL,
+    executor TEXT, ran INTEGER
+);
+CREATE TABLE IF NOT EXISTS series (
+    key TEXT NOT NULL, step INTEGER NOT NULL, metric TEXT NOT NULL, value REAL,
+    PRIMARY KEY (key, step, metric)
+);
+"""
+DONE = ("finished", "diverged")
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        self.db.commit()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add_run(self, key: str, suite: str, scale: str, setting: dict, seed: int, config: str,
+                run_dir: str) -> None:
+        """Register a run (a no-op when it is already known)."""
+        with self.db:
+            self.db.execute(
+                "INSERT OR IGNORE INTO runs (key, suite, scale, setting, seed, config, run_dir, updated)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, suite, scale, json.dumps(setting, sort_keys=True), seed, config, run_dir, time.time()))
+
+    def status(self, key: str) -> str | None:
+        row = self.db.execute("SELECT status FROM runs WHERE key = ? LIMIT 1", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_status(self, key: str, status: str, step: int | None = None, seconds: float | None = None,
+                   error: str | None = None) -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET status = ?, step = COALESCE(?, step), "
+                            "seconds = COALESCE(?, seconds), error = ?, updated = ? WHERE key = ?",
+                            (status, step, seconds, error, time.time(), key))
+
+    def record(self, key: str, results: list[dict[str, Any]], series: list[tuple[int, str, float]]) -> None:
+        """Store a run's metric results ({metric, protocol_hash, best, best_step, final}) and series."""
+        with self.db:
+            self.db.execute("DELETE FROM results WHERE key = ?", (key,))
+            self.db.execute("DELETE FROM series WHERE key = ?", (key,))
+            self.db.executemany(
+                "INSERT INTO results (key, metric, protocol_hash, best, best_step, final) VALUES (?, ?, ?, ?, ?, ?)",
+                [(key, r["metric"], r["protocol_hash"], r["best"], r["best_step"], r["final"]) for r in results])
+            self.db.executemany("INSERT INTO series (key, step, metric, value) VALUES (?, ?, ?, ?)",
+                                [(key, s, m, v) for s, m, v in series])
+
+    def records(self, suite: str, scale: str) -> list[dict[str, Any]]:
+        """One record per run of a suite and scale: setting, seed, status and metric values."""
+        runs = self.db.execute(
+            "SELECT key, setting, seed, status, step, seconds, error, config FROM runs WHERE suite = ? AND"
+            " scale = ? ORDER BY rowid", (suite, scale)).fetchall()
+        out = []
+        for key, setting, seed, status, step, seconds, error, config in runs:
+            values = {m: {"best": b, "best_step": bs, "final": f, "protocol_hash": h}
+                      for m, h, b, bs, f in self.db.execute(
+                          "SELECT metric, protocol_hash, best, best_step, final FROM results WHERE key = ?",
+                          (key,))}
+            out.append({"key": key, "setting": json.loads(setting), "seed": seed, "status": status,
+                        "step": step, "seconds": seconds, "error": error, "values": values,
+                        "config": config})
+        return out
+
+    def add_invocation(self, suite: str, scale: str, started: float, seconds: float, executor: str,
+                       ran: int) -> None:
+        with self.db:
+            self.db.execute("INSERT INTO invocations VALUES (?, ?, ?, ?, ?, ?)",
+                            (suite, scale, started, seconds, executor, ran))
+
+    def invocations(self, suite: str, scale: str) -> list[tuple]:
+        return self.db.execute("SELECT started, seconds, executor, ran FROM invocations WHERE suite = ? "
+                               "AND scale = ? ORDER BY started", (suite, scale)).fetchall()
+
+    def series(self, key: str) -> list[tuple[int, str, float]]:
+        return self.db.execute("SELECT step, metric, value FROM series WHERE key = ? ORDER BY step, metric",
+                               (key,)).fetchall()

@@ -1,0 +1,182 @@
+"""Benchmark suite files: a base run config, axes, seeds, named scales, tables and the paper's numbers.
+
+A suite expands into a grid of runs: base config, then one value of every axis (each value a label
+plus ``--set``-style overrides), then the scale's overrides, then the command line's. Each run is
+keyed by the hash of its resolved config, so the same run in two suites or two invocations is the
+same run. Suites are TOML files registered by plugins (``register_suites``) or given by path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ganzoo.config import RunConfig, apply_overrides, format_validation_error, resolve
+from ganzoo.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AxisValue(_Strict):
+    label: str
+    group: str | None = Field(None, description="a coarser label tables can group by (axis.group)")
+    set: dict[str, Any] = Field(default_factory=dict, description="KEY.PATH -> value overrides")
+
+
+class Axis(_Strict):
+    name: str
+    values: list[AxisValue] = Field(min_length=1)
+
+
+class Scale(_Strict):
+    description: str = ""
+    seeds: list[int] = Field(min_length=1)
+    set: dict[str, Any] = Field(default_factory=dict)
+    select: dict[str, list[str]] = Field(default_factory=dict, description="axis -> labels to keep")
+    minutes_per_run: float | None = Field(None, description="measured wall time of one run here")
+    workers: int = Field(1, ge=1, description="the process-pool size the estimate assumes")
+
+
+class TableSpec(_Strict):
+    kind: Literal["best-of", "reductions", "paired"]
+    title: str
+    metric: str = Field(description="a metric value key (fid, is, ...): the scale's eval protocol giving it is used")
+    value: Literal["best", "final"] = "best"
+    rows: list[str] = Field(default_factory=list)
+    columns: str = "method"
+    minimize_over: list[str] = Field(default_factory=list)
+    lower_is_better: bool = True
+    baseline: str = "bn"
+    treatment: str = "selfmod"
+    paper_headline: str = ""
+
+
+class PaperValue(_Strict):
+    table: str
+    row: dict[str, str]
+    column: str
+    value: float
+    dataset: str
+    metric: str = "fid"
+    cite: str
+
+
+class Suite(_Strict):
+    name: str
+    title: str
+    paper: str
+    description: str = ""
+    base: dict[str, Any]
+    axes: list[Axis] = Field(default_factory=list)
+    scales: dict[str, Scale]
+    tables: list[TableSpec] = Field(default_factory=list)
+    published: list[PaperValue] = Field(default_factory=list)
+    plot: dict[str, str] = Field(default_factory=dict, description="paired plot: metric, baseline, treatment")
+
+    def scale(self, name: str) -> Scale:
+        if name not in self.scales:
+            raise ConfigError(f"--scale: suite {self.name!r} has no scale {name!r}; "
+                              f"available: {', '.join(self.scales)}")
+        return self.scales[name]
+
+
+@dataclass
+class RunSpec:
+    """One run of an expanded suite."""
+
+    setting: dict[str, str]  # axis -> label (and "<axis>.group" -> group)
+    seed: int
+    config: RunConfig
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = self.config.hash()
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"suite file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    try:
+        suite = Suite.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {format_validation_error(exc)}") from None
+    names = [a.name for a in suite.axes]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: axis names repeat: {names}")
+    return suite
+
+
+def find_suite(name: str, registry: Any) -> Suite:
+    """A suite by registered name, or by path to a TOML file."""
+    if name.endswith(".toml") or "/" in name:
+        return load_suite(name)
+    return load_suite(registry.get("suites", name, where="--suite").path)
+
+
+def expand(suite: Suite, scale_name: str, registry: Any, extra_set: dict[str, Any] | None = None,
+           seeds: list[int] | None = None, only: dict[str, list[str]] | None = None) -> list[RunSpec]:
+    """Every run of ``suite`` at ``scale_name``: the product of the (selected) axis values and seeds."""
+    scale = suite.scale(scale_name)
+    select = {**scale.select, **(only or {})}
+    axes = []
+    for axis in suite.axes:
+        keep = select.get(axis.name)
+        values = [v for v in axis.values if keep is None or v.label in keep]
+        if keep is not None:
+            missing = set(keep) - {v.label for v in axis.values}
+            if missing:
+                raise ConfigError(f"{suite.name}: axis {axis.name!r} has no value(s) {sorted(missing)}")
+        axes.append((axis.name, values))
+    runs = []
+    for combo in itertools.product(*(values for _, values in axes)):
+        setting: dict[str, str] = {}
+        overrides: dict[str, Any] = {}
+        for (axis_name, _), value in zip(axes, combo):
+            setting[axis_name] = value.label
+            if value.group is not None:
+                setting[f"{axis_name}.group"] = value.group
+            overrides.update(value.set)
+        overrides.update(scale.set)
+        overrides.update(extra_set or {})
+        for seed in seeds or scale.seeds:
+            sets = [f"{k}={_toml(v)}" for k, v in {**overrides, "train.seed": seed}.items()]
+            raw = apply_overrides(suite.base, sets)
+            raw["name"] = f"{suite.name}-" + "-".join(setting[a] for a, _ in axes) + f"-s{seed}"
+            try:
+                cfg = resolve(raw, registry)
+            except ConfigError as exc:
+                raise ConfigError(f"suite {suite.name!r}, run {raw['name']}: {exc}") from None
+            runs.append(RunSpec(setting, seed, cfg))
+    return runs
+
+
+def _toml(value: Any) -> str:
+    """A Python value back as a TOML value string for apply_overrides (never evaluated)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f'"{k}" = {_toml(v)}' for k, v in value.items()) + "}"
+    raise ConfigError(f"cannot use {value!r} as a config value")
