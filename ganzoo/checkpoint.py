@@ -19,6 +19,8 @@ import torch
 from ganzoo.errors import CheckpointError
 
 FORMAT = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 LATEST = "checkpoint.pt"
 
 
@@ -28,6 +30,7 @@ def atomic_write_bytes(path: Path, writer) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
             writer(f)
             f.flush()

@@ -139,11 +139,14 @@ def sample(checkpoint: Path, n: int, out: Path, seed: int, raw: bool, nrow: int 
 @click.option("--batch-size", type=click.IntRange(1), default=100, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--offline", is_flag=True, help="Never download weights or data.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Weights and real-statistics cache [default: $GANZOO_CACHE or ~/.cache/ganzoo].")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @user_errors
 def eval_(checkpoint: Path, metrics: str, extractor: str | None, extractor_weights: Path | None,
           dataset: str | None, data_root: Path | None, raw: bool, bn: str, truncation: float | None,
-          seed: int, batch_size: int, device: str, offline: bool, as_json: bool) -> None:
+          seed: int, batch_size: int, device: str, offline: bool, cache_dir: Path | None,
+          as_json: bool) -> None:
     """Compute metrics of a checkpoint's generator, each with its protocol name and hash.
 
     \b
@@ -169,7 +172,8 @@ def eval_(checkpoint: Path, metrics: str, extractor: str | None, extractor_weigh
     settings = EvalSettings(
         extractor=extractor or _default_extractor(checkpoint), extractor_weights=extractor_weights,
         generator="raw" if raw else "ema", bn=bn, truncation=truncation, seed=seed,
-        batch_size=batch_size, device=device, download=not offline)
+        batch_size=batch_size, device=device, download=not offline,
+        **({"cache_dir": cache_dir} if cache_dir else {}))
     results = evaluate(checkpoint, names, settings, data_overrides=overrides or None)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))

@@ -24,6 +24,7 @@ from ganzoo.specs import KINDS, SINGULAR
 DEFAULT_PLUGINS = (
     "ganzoo_datasets",
     "ganzoo_losses",
+    "ganzoo_metrics",
     "ganzoo_regularizers",
     "ganzoo_selfmod",
 )

@@ -12,7 +12,6 @@ import platform
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from ganzoo import report
 from ganzoo.checkpoint import atomic_write_text
@@ -40,7 +39,9 @@ def resolve_metric(records: list[dict], key: str) -> tuple[str, str]:
 
 
 def _configs(records: list[dict]) -> list[dict]:
-    return [json.loads(r["config"]) for r in records if r.get("config")]
+    """The runs' resolved configs (records from a hand-made store may have none)."""
+    cfgs = [json.loads(r["config"]) for r in records if r.get("config")]
+    return [c for c in cfgs if "data" in c]
 
 
 def _eval_when(cfgs: list[dict]) -> str:

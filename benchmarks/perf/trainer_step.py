@@ -150,8 +150,8 @@ def main() -> None:
             }
 
     print(f"\nmachine: {results['machine']}")
-    print(f"| model | plain fp32 s/step | ganzoo fp32 s/step | overhead | ganzoo fast s/step | "
-          f"speedup vs plain fp32 |")
+    print("| model | plain fp32 s/step | ganzoo fp32 s/step | overhead | ganzoo fast s/step | "
+          "speedup vs plain fp32 |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r in results["models"].items():
         m = r["sec_per_step"]

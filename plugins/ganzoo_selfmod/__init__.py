@@ -1,13 +1,15 @@
 """Built-in plugin: the architectures of the self-modulation study (Chen et al., ICLR 2019).
 
-Registers ``sndcgan`` and ``resnet``. Both take ``g_norm`` = ``bn`` (baseline), ``selfmod``
+Registers ``sndcgan`` and ``resnet``, and the study's benchmark suites (``suites/*.toml``). Both take ``g_norm`` = ``bn`` (baseline), ``selfmod``
 (self-modulated BN), ``cbn`` (class-conditional BN) or ``cselfmod`` (conditional self-modulation);
 see :mod:`ganzoo_selfmod.layers` and :mod:`ganzoo_selfmod.networks`.
 """
 
 from __future__ import annotations
 
-from ganzoo import ArchitectureSpec, hookimpl
+from pathlib import Path
+
+from ganzoo import ArchitectureSpec, SuiteSpec, hookimpl
 from ganzoo_selfmod.networks import ResNetParams, SNDCGANParams, build_resnet, build_sndcgan
 
 
@@ -28,4 +30,13 @@ def register_architectures() -> list[ArchitectureSpec]:
             description="ResNet-CIFAR (r <= 64) / ResNet19 (128) as in compare_gan; G norm: bn, "
                         "selfmod, cbn or cselfmod",
         ),
+    ]
+
+
+@hookimpl
+def register_suites():
+    here = Path(__file__).parent / "suites"
+    return [
+        SuiteSpec("selfmod-robustness", here / "selfmod-robustness.toml",
+                  "Chen et al. 2019 Tables 2-3: 36 settings x {BN, self-mod} x seeds"),
     ]

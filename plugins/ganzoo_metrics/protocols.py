@@ -1,0 +1,146 @@
+"""The built-in metric protocols: each a few lines over the algorithms in this package.
+
+Counts and splits follow the papers' code where they define one:
+
+* ``fid10k``: 10,000 generated vs up to 10,000 *test* images, the self-modulation study's protocol
+  (compare_gan ``eval_test_samples``; notes A.6). ``fid50k``: 50,000 vs up to 50,000 *train* images.
+  ``fid2k`` is the CPU-scale variant.
+* ``is50k`` (PGGAN/OpenAI: 50,000 images, 10 splits), ``is10k``, ``is2k``.
+* ``kid10k`` / ``kid2k``: unbiased MMD^2 with the cubic kernel, 100 subsets of up to 1,000.
+* ``pr10k`` / ``pr2k``: improved precision and recall with k = 3.
+* ``swd16k``: PGGAN's SWD on 16,384 real (train) and generated images, 128 descriptors per image
+  and level, 4 x 128 directions (notes B.7). ``swd2k`` is the CPU-scale variant. Both sets use the
+  same count, capped by the size of the train split.
+* ``msssim10k``: PGGAN's MS-SSIM over 10,000 pairs of consecutive generated images (20,000
+  images; notes B.8). ``msssim1k`` is the CPU-scale variant.
+* ``modes25k``: the stacked-MNIST mode test of the PGGAN paper's appendix (Metz et al.): 25,600
+  generated images, each channel classified by the shipped MNIST classifier, covered modes and
+  KL(histogram || uniform) over the 1,000 modes.
+
+Feature-based protocols (FID, IS, KID, PR) use the evaluation's extractor, and their name is
+printed with it: ``fid10k@inception-v3-fid``, ``fid10k@mnist-cnn``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import torch
+
+from ganzoo.errors import ConfigError
+from ganzoo.metrics import MetricContext
+from ganzoo.specs import MetricSpec
+from ganzoo_metrics import msssim, scores, swd
+from ganzoo_metrics.classifier import DIGITS_CLASSIFIER_INFO, load_digits_classifier, predict_stacked
+
+SPLITS = 10
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+
+
+def fid(ctx: MetricContext, n_fake: int, n_real: int, split: str) -> dict[str, float]:
+    fake = ctx.fake_features(n_fake)["pool"]
+    real = ctx.real_features(split, n_real)["pool"]
+    ctx.notes.update(n_fake_used=len(fake), n_real_used=len(real))
+    fs, rs = scores.FeatureStats(), scores.FeatureStats()
+    fs.add(fake)
+    rs.add(real)
+    return {"fid": scores.frechet_distance(fs.mean(), fs.cov(), rs.mean(), rs.cov())}
+
+
+def inception_score(ctx: MetricContext, n_fake: int) -> dict[str, float]:
+    probs = _softmax(ctx.fake_features(n_fake)["logits"])
+    mean, std = scores.inception_score(probs, splits=SPLITS)
+    return {"is": mean, "is_std": std}
+
+
+def kid(ctx: MetricContext, n_fake: int, n_real: int, split: str) -> dict[str, float]:
+    fake = ctx.fake_features(n_fake)["pool"]
+    real = ctx.real_features(split, n_real)["pool"]
+    ctx.notes.update(n_fake_used=len(fake), n_real_used=len(real))
+    mean, std = scores.kernel_inception_distance(real, fake, num_subsets=100, subset_size=1000)
+    return {"kid": mean, "kid_std": std}
+
+
+def precision_recall(ctx: MetricContext, n_fake: int, n_real: int, split: str) -> dict[str, float]:
+    fake = ctx.fake_features(n_fake)["pool"]
+    real = ctx.real_features(split, n_real)["pool"]
+    n = min(len(fake), len(real))  # equal set sizes keep the k-NN radii comparable
+    ctx.notes.update(n_fake_used=n, n_real_used=n)
+    p, r = scores.precision_recall(real[:n], fake[:n], k=3)
+    return {"precision": p, "recall": r}
+
+
+def sliced_wasserstein(ctx: MetricContext, n: int) -> dict[str, float]:
+    res = ctx.cfg.data.resolution
+    if res < 16:
+        raise ConfigError(f"SWD needs images of at least 16 px (its coarsest level); these are {res} px")
+    n = min(n, len(ctx.real_data("train")))
+    ctx.notes.update(n_fake_used=n, n_real_used=n)
+    real = swd.SWDAccumulator(res, seed=ctx.settings.seed)
+    fake = swd.SWDAccumulator(res, seed=ctx.settings.seed + 1)
+    for batch in ctx.real_batches("train", n):
+        real.add(batch)
+    for batch in ctx.fake_batches(n):
+        fake.add(batch)
+    return swd.swd(real, fake, seed=ctx.settings.seed)
+
+
+def ms_ssim(ctx: MetricContext, pairs: int) -> dict[str, float]:
+    """Consecutive generated images are paired; an odd batch hands its last image to the next."""
+    acc = msssim.MSSSIMAccumulator()
+    carry = None
+    for batch in ctx.fake_batches(2 * pairs):
+        if carry is not None:
+            batch = torch.cat([carry, batch])
+        carry = batch[-1:] if len(batch) % 2 else None
+        if len(batch) > 1:
+            acc.add(batch[: len(batch) // 2 * 2])
+    return acc.compute()
+
+
+def stacked_modes(ctx: MetricContext, n_fake: int) -> dict[str, float]:
+    if ctx.fake.info.channels != 3:
+        raise ConfigError("modes25k counts the modes of stacked digits: it needs 3-channel images "
+                          "(dataset 'stacked-digits')")
+    model = load_digits_classifier()
+    ctx.notes["classifier_sha256"] = DIGITS_CLASSIFIER_INFO["sha256"]
+    preds = [predict_stacked(model, batch) for batch in ctx.fake_batches(n_fake)]
+    covered, kl = scores.mode_coverage(torch.cat(preds).numpy(), num_modes=1000)
+    return {"modes": covered, "kl": kl}
+
+
+def _spec(name: str, fn, algorithm: str, uses_extractor: bool = False, fixed: dict | None = None,
+          **counts) -> MetricSpec:
+    """A protocol: ``fn`` with its counts bound, and every fixed choice written into ``protocol``."""
+    protocol = {"algorithm": algorithm, **counts, **(fixed or {})}
+    description = algorithm + ": " + ", ".join(f"{k}={v}" for k, v in protocol.items() if k != "algorithm")
+    return MetricSpec(name=name, compute=partial(fn, **counts), protocol=protocol,
+                      uses_extractor=uses_extractor, description=description)
+
+
+_feature = partial(_spec, uses_extractor=True)
+SWD = {"real_split": "train", "nhoods_per_image": 128, "directions": "4x128", "scale": 1e3}
+MSSSIM = {"pairing": "consecutive", "window": 11, "sigma": 1.5, "scales": 5}
+
+PROTOCOLS = [
+    _feature("fid10k", fid, "frechet-distance", n_fake=10_000, n_real=10_000, split="test"),
+    _feature("fid50k", fid, "frechet-distance", n_fake=50_000, n_real=50_000, split="train"),
+    _feature("fid2k", fid, "frechet-distance", n_fake=2_000, n_real=2_000, split="test"),
+    _feature("is50k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=50_000),
+    _feature("is10k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=10_000),
+    _feature("is2k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=2_000),
+    _feature("kid10k", kid, "kid-cubic-100x1000", n_fake=10_000, n_real=10_000, split="test"),
+    _feature("kid2k", kid, "kid-cubic-100x1000", n_fake=2_000, n_real=2_000, split="test"),
+    _feature("pr10k", precision_recall, "precision-recall-k3", n_fake=10_000, n_real=10_000, split="test"),
+    _feature("pr2k", precision_recall, "precision-recall-k3", n_fake=2_000, n_real=2_000, split="test"),
+    _spec("swd16k", sliced_wasserstein, "pggan-swd", fixed=SWD, n=16_384),
+    _spec("swd2k", sliced_wasserstein, "pggan-swd", fixed=SWD, n=2_048),
+    _spec("msssim10k", ms_ssim, "pggan-ms-ssim", fixed=MSSSIM, pairs=10_000),
+    _spec("msssim1k", ms_ssim, "pggan-ms-ssim", fixed=MSSSIM, pairs=1_000),
+    _spec("modes25k", stacked_modes, "stacked-mnist-modes", fixed={"modes": 1000, "classifier": "mnist-cnn"},
+          n_fake=25_600),
+]

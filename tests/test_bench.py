@@ -1,0 +1,188 @@
+"""The benchmark runner: grid expansion, the store and its tables, the smoke suite end to end,
+resuming after SIGKILL, and the same numbers from every executor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ganzoo.bench import LocalExecutor, ProcessExecutor, RayExecutor, run_suite
+from ganzoo.results import write_suite_report
+from ganzoo.store import Store
+from ganzoo.suite import expand, find_suite, load_suite
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_SUITE = """
+name = "tiny"
+title = "tiny suite"
+paper = "none"
+[base]
+data = { name = "digits", resolution = 16 }
+model = { name = "sndcgan", params = { width = 0.0625, z_dim = 16 } }
+loss = { name = "non-saturating" }
+train = { g_steps = STEPS, batch_size = 16 }
+log = { log_every = 10, sample_every = 0, checkpoint_every = 5, n_samples = 4 }
+eval = { metrics = ["fid2k"], every = 10, extractor = "mnist-cnn", batch_size = 500 }
+fast = { threads = 1 }
+[[axes]]
+name = "loss"
+values = [{ label = "ns" }, { label = "hinge", set = { "loss.name" = "hinge" } }]
+[[axes]]
+name = "method"
+values = [{ label = "bn" }, { label = "selfmod", set = { "model.params.g_norm" = "selfmod" } }]
+[scales.smoke]
+seeds = [0, 1]
+[[tables]]
+kind = "best-of"
+title = "best"
+metric = "fid"
+rows = ["loss"]
+[[tables]]
+kind = "paired"
+title = "paired"
+metric = "fid"
+"""
+
+
+def tiny_suite(tmp_path: Path, steps: int = 20) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_SUITE.replace("STEPS", str(steps)))
+    return path
+
+
+def values_by_key(store_path: Path, suite: str = "tiny", scale: str = "smoke") -> dict:
+    store = Store(store_path)
+    out = {r["key"]: (r["status"], r["values"]) for r in store.records(suite, scale)}
+    store.close()
+    return out
+
+
+def test_selfmod_grid_has_36_settings_per_dataset(registry):
+    suite = find_suite("selfmod-robustness", registry)
+    runs = expand(suite, "smoke", registry)
+    assert len(runs) == 72 and len({r.key for r in runs}) == 72
+    settings = {tuple(sorted((k, v) for k, v in r.setting.items() if k != "method")) for r in runs}
+    assert len(settings) == 36
+    for r in runs:
+        s, cfg = r.setting, r.config
+        assert cfg.model.name == s["arch"]
+        assert cfg.loss.name == {"ns": "non-saturating", "hinge": "hinge"}[s["loss"]]
+        assert cfg.model.params["g_norm"] == s["method"]
+        if s["penalty"] == "sn":
+            assert cfg.model.params["spectral_norm"] and not cfg.regularizers and s["penalty.group"] == "SN"
+        else:
+            assert not cfg.model.params["spectral_norm"] and s["penalty.group"] == "GP"
+            assert cfg.regularizers[0].name == "wgan-gp"
+            assert cfg.regularizers[0].params["weight"] == {"gp1": 1.0, "gp10": 10.0}[s["penalty"]]
+        b1, b2, nd = s["opt"].split("-")
+        assert (cfg.g_optim.beta1, cfg.d_optim.beta2, cfg.train.n_disc) == (float(b1), float(b2), int(nd))
+    assert len(expand(suite, "cpu", registry)) == 72 * len(suite.scales["cpu"].seeds)
+    paper = expand(suite, "paper", registry)
+    assert len(paper) == 360 and paper[0].config.train.g_steps == 100_000
+    assert paper[0].config.train.batch_size == 64 and paper[0].config.g_optim.lr == 2e-4
+
+
+def test_tables_from_a_hand_made_store(tmp_path):
+    suite = load_suite(tiny_suite(tmp_path))
+    store = Store(tmp_path / "store.sqlite")
+    fid = {("ns", "bn"): [10.0, 14.0, 12.0], ("ns", "selfmod"): [9.0, 8.0, 30.0],
+           ("hinge", "bn"): [20.0, 22.0, 21.0], ("hinge", "selfmod"): [25.0, 24.0, 23.0]}
+    for (loss, method), values in fid.items():
+        for seed, v in enumerate(values):
+            key = f"{loss}-{method}-{seed}"
+            store.add_run(key, "tiny", "smoke", {"loss": loss, "method": method}, seed, "{}", "x")
+            store.record(key, [{"metric": "fid2k@mnist-cnn/fid", "protocol_hash": "abc", "best": v,
+                                "best_step": 10, "final": v + 1}], [(10, "fid2k@mnist-cnn/fid", v)])
+            store.set_status(key, "finished", 10, 1.0)
+    records = store.records("tiny", "smoke")
+    text = write_suite_report(suite, "smoke", records, tmp_path / "tiny.md").read_text()
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in text.splitlines() if line.startswith("| ns") or line.startswith("| hinge")}
+    # Medians over seeds: ns bn 12, ns selfmod 9, hinge bn 21, hinge selfmod 24.
+    assert rows["ns"][0].startswith("12.00") and rows["ns"][1].startswith("9.00")
+    assert rows["hinge"][0].startswith("21.00") and rows["hinge"][1].startswith("24.00")
+    assert "| 1 " in text.split("### paired")[1]  # one win (ns) and one loss (hinge)
+    assert "metric protocol `fid2k@mnist-cnn/fid` (hash `abc`)" in text
+
+
+@pytest.mark.slow
+def test_smoke_suite_end_to_end(tmp_path, registry):
+    suite = find_suite("selfmod-robustness", registry)
+    summary = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(), tmp_path / "results",
+                        progress=False)
+    assert summary.total == 72 and summary.finished + summary.diverged == 72 and summary.failed == 0
+    text = (tmp_path / "results" / "selfmod-robustness-smoke.md").read_text()
+    for title in ("Table 2", "Table 3", "Paired comparison", "Appendix A.1"):
+        assert title in text
+    assert "paper (cifar10)" in text and "Scale:** `smoke`" in text and "mnist-cnn" in text
+    assert (tmp_path / "results" / "selfmod-robustness-smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A second invocation skips everything.
+    again = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(), None, progress=False)
+    assert again.skipped == 72 and again.finished == 0
+
+
+@pytest.mark.slow
+def test_sigkill_mid_suite_loses_and_redoes_nothing(tmp_path):
+    suite_file = tiny_suite(tmp_path, steps=60)
+    cmd = [sys.executable, "-m", "ganzoo.cli", "bench", "--suite", str(suite_file), "--scale", "smoke",
+           "--results", str(tmp_path / "results"), "--quiet"]
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + ["--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    store_path, deadline = out / "store.sqlite", time.time() + 240
+    killed = False
+    while time.time() < deadline and proc.poll() is None:
+        if store_path.exists():
+            status = [s for s, _ in values_by_key(store_path).values()]
+            running = [p for p in (out / "runs").glob("*/checkpoint.pt")]
+            if status.count("finished") >= 2 and "running" in status and len(running) > status.count("finished"):
+                os.kill(proc.pid, signal.SIGKILL)
+                killed = True
+                break
+        time.sleep(0.1)
+    proc.wait()
+    assert killed, "the suite ended before it could be killed mid-run"
+    before = values_by_key(store_path)
+    finished = [k for k, (s, _) in before.items() if s == "finished"]
+    stamps = {k: (out / "runs" / k / "metrics.jsonl").stat().st_mtime_ns for k in finished}
+
+    res = subprocess.run(cmd + ["--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert f"{len(finished)} already done" in res.stdout
+    for k in finished:  # nothing finished was redone
+        assert (out / "runs" / k / "metrics.jsonl").stat().st_mtime_ns == stamps[k]
+
+    clean = subprocess.run(cmd + ["--out", str(tmp_path / "clean"), "--results", str(tmp_path / "r2")],
+                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr
+    assert values_by_key(store_path) == values_by_key(tmp_path / "clean" / "store.sqlite")
+
+    def tables(p: Path) -> list[str]:
+        return [ln for ln in p.read_text().splitlines() if ln.startswith("|")]
+
+    assert tables(tmp_path / "results" / "tiny-smoke.md") == tables(tmp_path / "r2" / "tiny-smoke.md")
+
+
+@pytest.mark.slow
+def test_executors_give_the_same_numbers(tmp_path, registry):
+    suite = load_suite(tiny_suite(tmp_path, steps=10))
+    local = run_suite(suite, "smoke", tmp_path / "local", registry, LocalExecutor(), None, progress=False)
+    assert local.finished == 8
+    pool = run_suite(suite, "smoke", tmp_path / "pool", registry, ProcessExecutor(2), None, progress=False)
+    assert pool.finished == 8
+    reference = values_by_key(tmp_path / "local" / "store.sqlite")
+    assert values_by_key(tmp_path / "pool" / "store.sqlite") == reference
+    pytest.importorskip("ray")
+    ray_ex = RayExecutor(None, 2)
+    try:
+        run_suite(suite, "smoke", tmp_path / "ray", registry, ray_ex, None, progress=False)
+    finally:
+        ray_ex.ray.shutdown()
+    assert values_by_key(tmp_path / "ray" / "store.sqlite") == reference
