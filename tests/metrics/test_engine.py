@@ -149,3 +149,21 @@ def test_modes_needs_stacked_digits(ckpt, tmp_path, registry):
 
     with pytest.raises(ConfigError, match="stacked"):
         evaluate(ckpt, ["modes25k"], dataclasses.replace(settings(tmp_path)), registry)
+
+
+def test_features_train_then_eval_with_that_classifier(ckpt, tmp_path):
+    weights = tmp_path / "digits-cnn.pt"
+    res = CliRunner().invoke(main, ["features", "train", "--dataset", "digits", "--resolution", "16",
+                                    "--epochs", "1", "--out", str(weights)])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout[res.stdout.index("{"):])
+    assert 0 <= info["test_accuracy"] <= 1 and info["dataset"] == "digits" and len(info["sha256"]) == 64
+    again = CliRunner().invoke(main, ["features", "train", "--dataset", "digits", "--out", str(weights)])
+    assert again.exit_code == 2 and "exists" in again.output  # nothing already written is overwritten
+    out = CliRunner().invoke(main, ["eval", str(ckpt), "--metrics", "fid2k", "--extractor", "classifier",
+                                    "--extractor-weights", str(weights), "--cache-dir", str(tmp_path / "c"),
+                                    "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)[0]
+    assert result["name"] == "fid2k@classifier"
+    assert result["protocol"]["extractor_weights_sha256"] == info["sha256"]
