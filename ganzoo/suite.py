@@ -9,24 +9,21 @@ same run. Suites are TOML files registered by plugins (``register_suites``) or g
 from __future__ import annotations
 
 import itertools
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from ganzoo.config import RunConfig, apply_overrides, format_validation_error, resolve
+from ganzoo.config import (
+    RunConfig,
+    apply_overrides,
+    format_validation_error,
+    read_config_file,
+    resolve,
+)
+from ganzoo.config import Strict as _Strict
 from ganzoo.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class AxisValue(_Strict):
@@ -109,10 +106,7 @@ def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"suite file not found: {path}")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    raw = read_config_file(path)
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as exc:

@@ -11,12 +11,9 @@ archive once, checks its published MD5 and extracts it there.
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
 import pickle
 import tarfile
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import torch
 
 from ganzoo import Params
 from ganzoo.data import DataRequest, ImageData, resize_uint8
+from ganzoo.download import DOWNLOAD_ERRORS, download_checked, file_hash
 from ganzoo.errors import DatasetUnavailable
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -43,10 +41,6 @@ class Cifar10Params(Params):
     download: bool = True
 
 
-class _ChecksumMismatch(Exception):
-    pass
-
-
 def data_root(request: DataRequest) -> Path:
     """The directory that holds (or will hold) ``cifar-10-batches-py/``."""
     root = request.data_root if request.data_root is not None else DEFAULT_DATA_ROOT
@@ -58,47 +52,13 @@ def _open_url(url: str, timeout: float):
     return urllib.request.urlopen(url, timeout=timeout)
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _download(url: str, dest: Path, md5: str, timeout: float) -> None:
-    """Stream ``url`` into a temp file next to ``dest``, check its MD5, then move it into place."""
-    from tqdm import tqdm
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    try:
-        h = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, _open_url(url, timeout) as resp:
-            headers = getattr(resp, "headers", None)
-            total = headers.get("Content-Length") if headers is not None else None
-            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
-                      desc=f"downloading {dest.name}", leave=False) as bar:
-                while chunk := resp.read(1 << 20):
-                    h.update(chunk)
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        if h.hexdigest() != md5:
-            raise _ChecksumMismatch(f"checksum mismatch: got md5 {h.hexdigest()}, expected {md5}")
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _fetch_and_extract(root: Path) -> None:
     """Get the archive (reusing a verified one already in ``root``) and extract it into ``root``."""
     archive = root / ARCHIVE
-    if not (archive.is_file() and _md5(archive) == MD5):
-        _download(URL, archive, MD5, DOWNLOAD_TIMEOUT_S)
+    if not (archive.is_file() and file_hash(archive, "md5") == MD5):
+        # _open_url is looked up at call time, so tests can simulate the network.
+        download_checked(URL, archive, "md5", MD5, DOWNLOAD_TIMEOUT_S,
+                         opener=lambda url, timeout: _open_url(url, timeout))
     with tarfile.open(archive, "r:gz") as tar:
         tar.extractall(root, filter="data")  # the "data" filter refuses absolute paths, links out, ...
 
@@ -149,8 +109,7 @@ def load_cifar10(params: Cifar10Params, request: DataRequest) -> ImageData:
             raise _unavailable(root, missing, "download is off")
         try:
             _fetch_and_extract(root)
-        except (OSError, http.client.HTTPException, tarfile.TarError, EOFError,
-                _ChecksumMismatch) as exc:
+        except (*DOWNLOAD_ERRORS, tarfile.TarError, EOFError) as exc:
             raise _unavailable(root, missing, f"the download failed: {exc}") from None
         missing = _missing(folder, names)
         if missing:

@@ -43,10 +43,7 @@ the file name); that prefix is checked after a download and whenever a file is l
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import os
-import tempfile
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -56,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganzoo.download import DOWNLOAD_ERRORS, download_checked, file_hash
 from ganzoo.errors import GanzooError
 
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
@@ -307,17 +305,9 @@ class FIDInceptionV3(nn.Module):
 # ---- Weights -------------------------------------------------------------------------------------
 
 
-class _ChecksumMismatch(Exception):
-    pass
-
-
 def weights_hash(path: str | os.PathLike) -> str:
     """The full SHA-256 (hex) of a file: record it next to any FID/IS computed with it."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_hash(path, "sha256")
 
 
 def default_weights_path(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -329,35 +319,6 @@ def default_weights_path(cache_dir: str | os.PathLike | None = None) -> Path:
 def _open_url(url: str, timeout: float):
     """Open ``url`` for reading (a separate function so tests can simulate the network)."""
     return urllib.request.urlopen(url, timeout=timeout)
-
-
-def _download(url: str, dest: Path, timeout: float) -> None:
-    """Stream ``url`` to a temp file beside ``dest``, check the SHA-256 prefix, move it in place."""
-    from tqdm import tqdm
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
-    try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, _open_url(url, timeout) as resp:
-            headers = getattr(resp, "headers", None)
-            total = headers.get("Content-Length") if headers is not None else None
-            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
-                      desc=f"downloading {dest.name}", leave=False) as bar:
-                while chunk := resp.read(1 << 20):
-                    h.update(chunk)
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        if not h.hexdigest().startswith(WEIGHTS_SHA256_PREFIX):
-            raise _ChecksumMismatch(f"got sha256 {h.hexdigest()}, expected one starting with "
-                                    f"{WEIGHTS_SHA256_PREFIX}")
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _one_line(text: object) -> str:
@@ -431,8 +392,10 @@ def load_inception(weights: str | os.PathLike | None = None,
             if not download:
                 raise _unavailable(path, "download is off")
             try:
-                _download(WEIGHTS_URL, path, DOWNLOAD_TIMEOUT_S)
-            except (OSError, http.client.HTTPException, ValueError, _ChecksumMismatch) as exc:
+                # _open_url is looked up at call time, so tests can simulate the network.
+                download_checked(WEIGHTS_URL, path, "sha256", WEIGHTS_SHA256_PREFIX, DOWNLOAD_TIMEOUT_S,
+                                 prefix=True, opener=lambda url, timeout: _open_url(url, timeout))
+            except DOWNLOAD_ERRORS as exc:
                 raise _unavailable(path, f"the download failed: {exc}") from None
     digest = weights_hash(path)
     if not digest.startswith(WEIGHTS_SHA256_PREFIX):
