@@ -535,8 +535,9 @@ def table_best_of(records: Iterable[dict], spec: dict, caption: list[str], paper
     paper_cols = [(d, c) for d in datasets for c in cols
                   if any(e.get("dataset", "") == d and e.get("column") == c for e in paper)]
     arg = "argmin" if table.lower_is_better else "argmax"
+    show_choice = bool(table.minimize_over)  # nothing was chosen when nothing is minimised over
     headers = (list(table.rows) + [f"ours: {c}" for c in cols] + [f"paper ({d}): {c}" for d, c in paper_cols]
-               + [f"{arg} {'/'.join(table.minimize_over)}: {c}" for c in cols])
+               + ([f"{arg} {'/'.join(table.minimize_over)}: {c}" for c in cols] if show_choice else []))
     used: set[int] = set()
     out = []
     for rk in [*table.row_keys, "best"]:
@@ -553,7 +554,7 @@ def table_best_of(records: Iterable[dict], spec: dict, caption: list[str], paper
         for d, c in paper_cols:
             row.append(fmt(_paper_value(paper, table.rows, rk, d, c), digits))
         used |= {i for i, e in enumerate(paper) if _paper_match(e, table.rows, rk)}
-        out.append(row + chosen)
+        out.append(row + (chosen if show_choice else []))
     lines = list(caption) + [_procedure_line(table)] + _run_lines(records, table.metric, table.value)
     if paper:
         lines += _paper_lines(paper, len(used))

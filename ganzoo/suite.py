@@ -30,6 +30,9 @@ class AxisValue(_Strict):
     label: str
     group: str | None = Field(None, description="a coarser label tables can group by (axis.group)")
     set: dict[str, Any] = Field(default_factory=dict, description="KEY.PATH -> value overrides")
+    tags: dict[str, str] = Field(default_factory=dict,
+                                 description="extra labels tables can use as rows/columns, e.g. "
+                                             "{conditioning = 'p-cgan', method = 'selfmod'}")
 
 
 class Axis(_Strict):
@@ -57,6 +60,7 @@ class TableSpec(_Strict):
     lower_is_better: bool = True
     baseline: str = "bn"
     treatment: str = "selfmod"
+    column_order: list[str] = Field(default_factory=list)
     paper_headline: str = ""
 
 
@@ -146,6 +150,7 @@ def expand(suite: Suite, scale_name: str, registry: Any, extra_set: dict[str, An
             setting[axis_name] = value.label
             if value.group is not None:
                 setting[f"{axis_name}.group"] = value.group
+            setting.update(value.tags)
             overrides.update(value.set)
         overrides.update(scale.set)
         overrides.update(extra_set or {})

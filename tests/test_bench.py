@@ -186,3 +186,20 @@ def test_executors_give_the_same_numbers(tmp_path, registry):
     finally:
         ray_ex.ray.shutdown()
     assert values_by_key(tmp_path / "ray" / "store.sqlite") == reference
+
+
+@pytest.mark.parametrize("name, runs", [("selfmod-where", 8), ("selfmod-conditional", 6)])
+def test_other_selfmod_suites_expand(registry, name, runs):
+    suite = find_suite(name, registry)
+    smoke = expand(suite, "smoke", registry)
+    assert len(smoke) == runs
+    if name == "selfmod-conditional":
+        by = {(r.setting["conditioning"], r.setting["method"]): r.config for r in smoke}
+        assert by[("p-cgan", "selfmod")].model.params["g_norm"] == "cselfmod"
+        assert by[("p-cgan", "selfmod")].model.params["projection"] is True
+        assert by[("g-cond", "baseline")].model.params["g_norm"] == "cbn"
+        assert by[("g-cond", "baseline")].model.params["projection"] is False
+        assert by[("unconditional", "selfmod")].model.params["g_norm"] == "selfmod"
+    else:
+        assert {r.config.model.params["g_norm"] for r in smoke} == {"bn", "selfmod", "selfmod-first",
+                                                                    "selfmod-last"}

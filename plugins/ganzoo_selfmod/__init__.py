@@ -39,4 +39,8 @@ def register_suites():
     return [
         SuiteSpec("selfmod-robustness", here / "selfmod-robustness.toml",
                   "Chen et al. 2019 Tables 2-3: 36 settings x {BN, self-mod} x seeds"),
+        SuiteSpec("selfmod-conditional", here / "selfmod-conditional.toml",
+                  "Chen et al. 2019 Table 4: unconditional, G-cond and P-cGAN, baseline vs self-mod"),
+        SuiteSpec("selfmod-where", here / "selfmod-where.toml",
+                  "Chen et al. 2019 Figure 2: self-modulate every BN vs a single layer"),
     ]

@@ -21,6 +21,10 @@ the latent ``z``, or ``z'`` for conditional self-modulation) and ``y`` holds int
   drawn from N(0, init_std). The "1 +" centring is BigGAN's (Brock et al. 2019). compare_gan's
   ``conditional_batch_norm`` uses the raw bias-free projection ``gamma = W y`` with W ~ N(0, 0.02),
   which would start every gamma near zero and almost switch the layer off; we do not copy that.
+* ``selfmod-first`` / ``selfmod-last``: only the first BN of G (the one on the dense output) or
+  only its last (before the output conv) is self-modulated, the others are plain ``bn``: the two
+  ends of the paper's "where to apply self-modulation?" ablation (Section 3.2, Figure 2), built by
+  :func:`keep_single_modulation`.
 * ``cselfmod``: conditional self-modulation (paper Eq. 3). The label is composed with the latent
   once per forward, ``z' = z + E y + z * (E' y)`` with two trainable C x d embeddings E and E'
   (N(0, init_std); the paper gives no initialisation and no public code implements it), and z'
@@ -39,7 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORM_KINDS = ("bn", "selfmod", "cbn", "cselfmod")
+NORM_KINDS = ("bn", "selfmod", "cbn", "cselfmod", "selfmod-first", "selfmod-last")
+# The paper's "where to apply self-modulation?" ablation: every BN, or a single layer.
+SINGLE_LAYER_KINDS = ("selfmod-first", "selfmod-last")
 CONDITIONAL_KINDS = ("cbn", "cselfmod")
 
 
@@ -173,9 +179,23 @@ class NormFactory:
         if self.kind == "cbn":
             return ConditionalBatchNorm(num_features, self.num_classes, init_std=self.init_std,
                                         **common)
-        # selfmod and cselfmod share the layer; they differ only in the conditioning vector.
+        # selfmod, cselfmod and the single-layer kinds share the layer (the single-layer kinds are
+        # pruned afterwards by keep_single_modulation); cselfmod differs in the conditioning vector.
         return SelfModulatedBatchNorm(num_features, self.z_dim, self.hidden,
                                       init_std=self.init_std, **common)
 
     def conditioning(self) -> Conditioning:
         return Conditioning(self.kind, self.z_dim, self.num_classes, self.init_std)
+
+
+def keep_single_modulation(G: nn.Module, kind: str) -> nn.Module:
+    """For ``selfmod-first``/``selfmod-last``: every self-modulated BN but the first (or the last,
+    in forward order, which is the order G creates them) becomes a plain affine BN."""
+    if kind not in SINGLE_LAYER_KINDS:
+        return G
+    found = [(name, m) for name, m in G.named_modules() if isinstance(m, SelfModulatedBatchNorm)]
+    keep = found[0][0] if kind == "selfmod-first" else found[-1][0]
+    for name, m in found:
+        if name != keep:
+            G.set_submodule(name, BatchNorm(m.num_features, eps=m.bn.eps, momentum=m.bn.momentum))
+    return G

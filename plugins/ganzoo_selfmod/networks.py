@@ -46,9 +46,9 @@ from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from ganzoo import DataInfo, Params
 from ganzoo.errors import ConfigError
-from ganzoo_selfmod.layers import CONDITIONAL_KINDS, NormFactory
+from ganzoo_selfmod.layers import CONDITIONAL_KINDS, NormFactory, keep_single_modulation
 
-NormKind = Literal["bn", "selfmod", "cbn", "cselfmod"]
+NormKind = Literal["bn", "selfmod", "cbn", "cselfmod", "selfmod-first", "selfmod-last"]
 
 
 # -- parameters ------------------------------------------------------------------------------------
@@ -299,7 +299,7 @@ def build_sndcgan(params: SNDCGANParams, info: DataInfo) -> tuple[nn.Module, nn.
     D = SNDCGANDiscriminator(info.resolution, info.channels, params.width, params.spectral_norm,
                              params.d_leaky_slope, info.num_classes, params.projection,
                              params.init_std)
-    return G, D
+    return keep_single_modulation(G, params.g_norm), D
 
 
 def build_resnet(params: ResNetParams, info: DataInfo) -> tuple[nn.Module, nn.Module]:
@@ -309,4 +309,4 @@ def build_resnet(params: ResNetParams, info: DataInfo) -> tuple[nn.Module, nn.Mo
                         params.init_std)
     D = ResNetDiscriminator(info.resolution, info.channels, params.width, params.spectral_norm,
                             info.num_classes, params.projection, params.init_std)
-    return G, D
+    return keep_single_modulation(G, params.g_norm), D

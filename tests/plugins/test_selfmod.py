@@ -258,3 +258,20 @@ def test_sndcgan_parameter_counts_32x32():
     G_sm, _ = build("sndcgan", 32, 3, g_norm="selfmod")
     extra = sum((128 * 32 + 32) + 2 * (32 * f + f) - 2 * f for f in (8192, 256, 128, 64))
     assert n_params(G_sm) == g_expected + extra
+
+
+@pytest.mark.parametrize("arch", ["sndcgan", "resnet"])
+@pytest.mark.parametrize("kind, index", [("selfmod-first", 0), ("selfmod-last", -1)])
+def test_single_layer_modulation_keeps_only_one(arch, kind, index):
+    """The paper's "where to apply self-modulation?" ablation: one modulated BN, the rest plain."""
+    from ganzoo.registry import load_registry
+    from ganzoo_selfmod.layers import BatchNorm, SelfModulatedBatchNorm
+
+    spec = load_registry(autoload=False).get("architectures", arch)
+    full, _ = spec.build(spec.params(g_norm="selfmod", width=0.125), DataInfo(32, 3, 0))
+    single, _ = spec.build(spec.params(g_norm=kind, width=0.125), DataInfo(32, 3, 0))
+    names = [n for n, m in full.named_modules() if isinstance(m, SelfModulatedBatchNorm)]
+    kept = [n for n, m in single.named_modules() if isinstance(m, SelfModulatedBatchNorm)]
+    plain = [n for n, m in single.named_modules() if isinstance(m, BatchNorm)]
+    assert kept == [names[index]] and sorted(plain) == sorted(set(names) - set(kept))
+    assert single(torch.randn(4, single.z_dim)).shape == (4, 3, 32, 32)
