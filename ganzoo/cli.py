@@ -64,6 +64,10 @@ def train(config: Path, overrides: tuple[str, ...], out: Path | None, resume: bo
       ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --out runs/sm
       ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --out runs/sm --resume
       ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --set train.g_steps=200 --set model.params.g_norm=bn
+
+    \b
+    Several processes (data parallel, cross-replica batch norm; gloo on CPU, NCCL on GPUs):
+      torchrun --nproc_per_node 2 -m ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --out runs/ddp
     """
     from ganzoo.config import load_config
     from ganzoo.trainer import train as run_training

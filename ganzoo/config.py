@@ -62,6 +62,10 @@ class TrainConfig(Strict):
     )
     seed: int = 0
     device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:1', ...")
+    unroll: int = Field(
+        0, ge=0, description="unrolled GAN (Metz et al. 2017): G's loss is taken against D after this "
+        "many differentiable Adam steps on fresh batches (0: off)",
+    )
 
 
 class EMAConfig(Strict):
@@ -80,6 +84,10 @@ class LogConfig(Strict):
     checkpoint_every: int = Field(500, ge=1)
     keep_every: int = Field(0, ge=0, description="also keep a numbered snapshot every N steps (0: never)")
     n_samples: int = Field(64, ge=1, description="images in each sample grid")
+    sv_every: int = Field(
+        0, ge=0, description="log the top singular value of every weight of G and D every N steps "
+        "(BigGAN's collapse monitor; 0: off)",
+    )
 
 
 class EvalConfig(Strict):
@@ -99,6 +107,10 @@ class FastConfig(Strict):
     channels_last: bool = False
     bf16: bool = Field(False, description="bfloat16 autocast for forward passes (losses stay fp32)")
     threads: int | None = Field(None, ge=1, description="torch intra-op threads (default: torch's)")
+
+
+# (section, field, default) of fields added after 0.1.0, omitted from RunConfig.hash at their default.
+LATER_FIELDS = (("train", "unroll", 0),)
 
 
 class RunConfig(Strict):
@@ -121,8 +133,15 @@ class RunConfig(Strict):
         return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True)
 
     def hash(self, exclude: tuple[str, ...] = ("name", "log")) -> str:
-        """A short content hash of everything that changes what is trained (not names or logging)."""
+        """A short content hash of everything that changes what is trained (not names or logging).
+
+        Fields added after the first release are left out while they hold their default, so the
+        runs of an existing benchmark store keep their keys.
+        """
         data = {k: v for k, v in self.model_dump(mode="json").items() if k not in exclude}
+        for section, key, default in LATER_FIELDS:
+            if section in data and data[section].get(key) == default:
+                del data[section][key]
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

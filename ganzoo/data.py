@@ -119,14 +119,17 @@ class BatchSampler:
         self.pos = 0
         self.epoch = 0
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The next minibatch: float images in [-1, 1] and labels (or None)."""
-        if self.pos + self.batch_size > len(self.perm):
+    def next(self, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next minibatch of ``n`` (default: the batch size): float images in [-1, 1] and labels."""
+        n = self.batch_size if n is None else n
+        if n > len(self.data):
+            raise ConfigError(f"a minibatch of {n} is larger than the dataset ({len(self.data)} images)")
+        if self.pos + n > len(self.perm):
             self.perm = torch.randperm(len(self.data), generator=self.gen)
             self.pos = 0
             self.epoch += 1
-        idx = self.perm[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
+        idx = self.perm[self.pos : self.pos + n]
+        self.pos += n
         labels = self.data.labels[idx] if self.data.labels is not None else None
         return to_float(self.data.images[idx]), labels
 

@@ -22,9 +22,11 @@ from ganzoo.errors import ConfigError, PluginError
 from ganzoo.specs import KINDS, SINGULAR
 
 DEFAULT_PLUGINS = (
+    "ganzoo_biggan",
     "ganzoo_datasets",
     "ganzoo_losses",
     "ganzoo_metrics",
+    "ganzoo_pggan",
     "ganzoo_regularizers",
     "ganzoo_selfmod",
 )

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -53,13 +53,47 @@ class DataInfo:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """Where a growing (progressive) run stands after some number of images shown.
+
+    ``lod`` is PGGAN's level of detail: 0 is the full resolution, each unit halves it, and a
+    fractional value is a fade-in. ``key`` is ``(floor(lod), ceil(lod))``: the trainer resets the
+    Adam states of G and D whenever it changes (the start and end of each fade, as PGGAN's code).
+    """
+
+    lod: float
+    batch_size: int
+    key: tuple[int, int]
+    resolution: int
+
+
+class GrowthSchedule(Protocol):
+    """What an architecture that grows during training gives the trainer (see ``ArchitectureSpec``).
+
+    ``phase(images_shown)`` says where training stands; ``reals(x, phase)`` fades the real images
+    the way D must see them in that phase. The networks themselves hold ``lod`` as a buffer and
+    take ``set_lod(lod)``.
+    """
+
+    def phase(self, images_shown: int) -> Phase: ...
+
+    def reals(self, x: torch.Tensor, phase: Phase) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
 class ArchitectureSpec:
-    """A generator/discriminator pair. ``build(params, info)`` returns ``(G, D)``."""
+    """A generator/discriminator pair. ``build(params, info)`` returns ``(G, D)``.
+
+    ``schedule``, for architectures that grow (PGGAN), is ``schedule(params, info, batch_size)``
+    returning a :class:`GrowthSchedule`; the trainer then sets the networks' level of detail before
+    every step, takes the phase's batch size, fades the reals and resets Adam at phase changes.
+    """
 
     name: str
     build: Callable[[Any, DataInfo], tuple[torch.nn.Module, torch.nn.Module]]
     params: type[Params] = NoParams
     description: str = ""
+    schedule: Callable[[Any, DataInfo, int], GrowthSchedule] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +114,8 @@ class RegContext:
     ``real``/``fake`` are the images D saw in this step (``fake`` detached for D steps), ``d_real``/
     ``d_fake`` its logits on them (``d_real`` is None during G steps). ``D`` and ``G`` are the
     networks being trained; ``autocast`` is a context-manager factory that reproduces the step's
-    precision setting when a regularizer runs D again.
+    precision setting when a regularizer runs D again. In a multi-process run the images are this
+    process's share of the global batch (see ``world_size`` and ``shard``).
     """
 
     D: torch.nn.Module
@@ -93,6 +128,11 @@ class RegContext:
     d_fake: torch.Tensor
     step: int
     autocast: Callable[[], Any]
+    # Multi-process runs (ganzoo.distributed): a regularizer that draws per-sample random numbers
+    # draws them for the global batch of ``world_size * N`` and keeps ``shard(...)``, its own part,
+    # so that N processes draw what one process would.
+    world_size: int = 1
+    shard: Callable[[torch.Tensor], torch.Tensor] = staticmethod(lambda x: x)
 
 
 @dataclass(frozen=True)

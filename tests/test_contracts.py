@@ -18,7 +18,7 @@ from ganzoo.registry import load_registry
 
 REG = load_registry(autoload=False)
 INFO = DataInfo(resolution=32, channels=3, num_classes=10)
-N = 4
+N = 8  # enough images for PGGAN's minibatch-stddev group sizes (4 vs 8) to differ
 
 
 def _alternatives(field) -> list:
@@ -46,7 +46,14 @@ def _switch_contexts(model, base: dict) -> list[dict]:
 
 
 # -- architectures --------------------------------------------------------------------------------
+# Per-architecture base settings where the generic one would hide an option: PGGAN's channel counts
+# are capped by fmap_max at 32x32 unless fmap_base is below the cap.
+BASE_PARAMS = {"pggan": {"width": 0.0625, "fmap_base": 2048, "fmap_max": 256}}
+
+
 def _base_arch_params(spec) -> dict:
+    if spec.name in BASE_PARAMS:
+        return dict(BASE_PARAMS[spec.name])
     return {"width": 0.125} if "width" in spec.params.model_fields else {}
 
 
@@ -153,24 +160,41 @@ class _TinyD(torch.nn.Module):
         return self.fc(torch.tanh(self.conv(x)).flatten(1)).squeeze(1)
 
 
+class _TinyG(torch.nn.Module):
+    z_dim = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 4 * 8 * 8)
+        self.conv = torch.nn.Conv2d(4, 3, 3, padding=1)
+
+    def forward(self, z, y=None):
+        return torch.tanh(self.conv(self.fc(z).view(-1, 4, 8, 8)))
+
+
 def _reg_value(spec, params: dict, seed: int = 0) -> tuple[torch.Tensor, torch.nn.Module]:
+    """The penalty, and the network it trains (D for target "d", G for target "g")."""
     torch.manual_seed(seed)
-    D = _TinyD()
-    real, fake = torch.rand(N, 3, 8, 8) * 2 - 1, torch.rand(N, 3, 8, 8) * 2 - 1
-    ctx = RegContext(D=D, G=torch.nn.Identity(), real=real, fake=fake, y_real=None, y_fake=None,
-                     d_real=D(real), d_fake=D(fake), step=0, autocast=contextlib.nullcontext)
+    D, G = _TinyD(), _TinyG()
+    real = torch.rand(N, 3, 8, 8) * 2 - 1
+    fake = G(torch.randn(N, G.z_dim))
+    if spec.target == "d":
+        fake = fake.detach()
+    ctx = RegContext(D=D, G=G, real=real, fake=fake, y_real=None, y_fake=None,
+                     d_real=D(real) if spec.target == "d" else None, d_fake=D(fake), step=0,
+                     autocast=contextlib.nullcontext)
     torch.manual_seed(seed + 1)
-    return spec.penalty(ctx, spec.params.model_validate(params)), D
+    return spec.penalty(ctx, spec.params.model_validate(params)), (D if spec.target == "d" else G)
 
 
 @pytest.mark.parametrize("name", REG.names("regularizers"))
 def test_regularizer_contract(name):
     spec = REG.get("regularizers", name)
     assert spec.target in ("d", "g")
-    value, D = _reg_value(spec, {})
+    value, net = _reg_value(spec, {})
     assert value.dim() == 0 and torch.isfinite(value) and value >= 0
     value.backward()
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
     for field_name, field in spec.params.model_fields.items():
         for alt in _alternatives(field):
             other, _ = _reg_value(spec, {field_name: alt})

@@ -111,7 +111,8 @@ def wgan_gp_penalty(ctx: RegContext, p: WGANGPParams) -> torch.Tensor:
     data's classes (``ctx.y_fake`` is not used).
     """
     real, fake = ctx.real.detach(), ctx.fake.detach()
-    alpha = sample_alpha(real.shape[0], device=real.device)
+    # In a multi-process run, draw for the global batch and keep this process's share.
+    alpha = ctx.shard(sample_alpha(real.shape[0] * ctx.world_size, device=real.device))
     x_hat = interpolate(real, fake, alpha).to(real.dtype).requires_grad_(True)
     grad = _input_gradients(ctx, x_hat, ctx.y_real)
     return gradient_penalty(grad, weight=p.weight, target=p.target, eps=p.eps)

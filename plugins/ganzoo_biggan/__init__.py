@@ -1,0 +1,43 @@
+"""Built-in plugin: BigGAN (Brock, Donahue & Simonyan, ICLR 2019) after BigGAN-PyTorch.
+
+Registers the architecture ``biggan`` (32x32, 64x64 and 128x128; see
+:mod:`ganzoo_biggan.networks` and :mod:`ganzoo_biggan.layers`) and the G regularizer ``ortho``,
+BigGAN's modified orthogonal regularisation (:mod:`ganzoo_biggan.ortho`).
+"""
+
+from __future__ import annotations
+
+from ganzoo import ArchitectureSpec, RegularizerSpec, hookimpl
+from ganzoo_biggan.networks import BigGANParams, build_biggan
+from ganzoo_biggan.ortho import OrthoParams, ortho_penalty
+
+__all__ = ["register_architectures", "register_regularizers"]
+
+
+@hookimpl
+def register_architectures() -> list[ArchitectureSpec]:
+    return [
+        ArchitectureSpec(
+            name="biggan",
+            build=build_biggan,
+            params=BigGANParams,
+            description="BigGAN (Brock et al. 2019) as in BigGAN-PyTorch: shared embedding, "
+                        "hierarchical z, conditional BN, self-attention, SN in G and D, projection "
+                        "D; 32, 64 or 128 px",
+        ),
+    ]
+
+
+@hookimpl
+def register_regularizers() -> list[RegularizerSpec]:
+    return [
+        RegularizerSpec(
+            name="ortho",
+            penalty=ortho_penalty,
+            target="g",
+            params=OrthoParams,
+            description="BigGAN modified orthogonal regularisation of G: (beta/2) * sum_W "
+                        "||W W^T (.) (1-I)||_F^2 on raw (pre-SN) weights with >= 2 dims, shared "
+                        "embedding excluded (gradient = BigGAN-PyTorch's --G_ortho beta)",
+        ),
+    ]

@@ -1,0 +1,38 @@
+"""Built-in plugin: PGGAN (Karras, Aila, Laine & Lehtinen, ICLR 2018).
+
+Registers the architecture ``pggan``: the paper's generator and discriminator at any power-of-two
+resolution, with progressive growing (fade-in of new blocks, :class:`GrowthSchedule`), pixel norm,
+equalized learning rate and minibatch stddev, and the switches of the paper's ablations (Table 1,
+Table 4). See :mod:`ganzoo_pggan.layers` and :mod:`ganzoo_pggan.networks`.
+"""
+
+from __future__ import annotations
+
+from ganzoo import ArchitectureSpec, hookimpl
+from ganzoo_pggan.networks import (
+    CRIPPLED_D,
+    GrowthSchedule,
+    PGGANParams,
+    Phase,
+    build_pggan,
+    fade_reals,
+    lod_at,
+    phase_of,
+)
+
+__all__ = ["CRIPPLED_D", "GrowthSchedule", "PGGANParams", "Phase", "build_pggan", "fade_reals",
+           "lod_at", "phase_of"]
+
+
+@hookimpl
+def register_architectures() -> list[ArchitectureSpec]:
+    return [
+        ArchitectureSpec(
+            name="pggan",
+            build=build_pggan,
+            params=PGGANParams,
+            description="Progressive GAN (Karras et al. 2018): pixel norm, equalized LR, minibatch "
+                        "stddev, fade-in growing; switches for the Table 1 / Table 4 ablations",
+            schedule=GrowthSchedule,
+        ),
+    ]
