@@ -47,6 +47,11 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         resume = (run_dir / "checkpoint.pt").exists() or (run_dir / "config.json").exists()
         result = train(cfg, run_dir, resume=resume, progress=False)
         results, series = collect_metrics(run_dir, result.status, cfg.train.g_steps)
+        results += collapse_result(run_dir, cfg)
+        if job.get("sweep") and result.status == "finished":
+            from ganzoo.sweep import run_sweep
+
+            results += run_sweep(run_dir, job["sweep"], result.step)
         return {"key": job["key"], "status": result.status, "step": result.step,
                 "seconds": result.seconds, "results": results, "series": series, "error": None}
     except Exception as exc:  # a failed run is recorded, the suite goes on
@@ -80,6 +85,19 @@ def collect_metrics(run_dir: Path, status: str, g_steps: int) -> tuple[list[dict
         results.append({"metric": name, "protocol_hash": info["protocol_hash"], "best": best,
                         "best_step": best_step, "final": final})
     return results, series
+
+
+def collapse_result(run_dir: Path, cfg: Any) -> list[dict]:
+    """The singular-value monitor's collapse step (BigGAN Table 1's 'Itr') as a pseudo-metric.
+
+    Stored as ``monitor/collapse_step``; a run without a detected collapse stores no value.
+    """
+    if not cfg.log.sv_every:
+        return []
+    status = json.loads((run_dir / "status.json").read_text()) if (run_dir / "status.json").exists() else {}
+    step = status.get("collapse_step")
+    return [{"metric": "monitor/collapse_step", "protocol_hash": f"sv-every-{cfg.log.sv_every}",
+             "best": step, "best_step": step, "final": step}]
 
 
 # -- executors --------------------------------------------------------------------------------------
@@ -187,9 +205,12 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
         threads[r.key] = r.config.fast.threads
     todo = [r for r in _unique(runs) if store.status(r.key) not in DONE]
     skipped = len(_unique(runs)) - len(todo)
+    sweep = ({**suite.sweep.model_dump(), **suite.scale(scale).sweep} if suite.sweep is not None else None)
     jobs = [{"key": r.key, "config": r.config.to_json(), "run_dir": str(out / "runs" / r.key),
-             "threads": threads[r.key], "name": r.config.name} for r in todo]
+             "threads": threads[r.key], "name": r.config.name, "sweep": sweep} for r in todo]
     counts = {"finished": 0, "diverged": 0, "failed": 0, "running": 0}
+    invocation = store.start_invocation(suite.name, scale, t0, type(executor).__name__)
+    ran = 0
     bar = tqdm(total=len(_unique(runs)), initial=skipped, desc=f"{suite.name} [{scale}]", unit="run",
                disable=not progress, dynamic_ncols=True)
 
@@ -199,6 +220,9 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
         bar.set_postfix(counts)
 
     def on_done(outcome: dict) -> None:
+        nonlocal ran
+        ran += 1
+        store.update_invocation(invocation, time.time() - t0, ran)
         store.record(outcome["key"], outcome["results"], outcome["series"])
         store.set_status(outcome["key"], outcome["status"], outcome["step"], outcome["seconds"],
                          outcome["error"])
@@ -213,7 +237,7 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
         executor.run(jobs, on_start, on_done)
     finally:
         bar.close()
-        store.add_invocation(suite.name, scale, t0, time.time() - t0, type(executor).__name__, len(jobs))
+        store.update_invocation(invocation, time.time() - t0, ran)
     report = write_report(suite, scale, store, results_dir) if results_dir is not None else None
     store.close()
     return BenchSummary(len(_unique(runs)), skipped, counts["finished"], counts["diverged"],
@@ -238,6 +262,8 @@ def write_report(suite: Suite, scale: str, store: Store, results_dir: Path) -> P
     from ganzoo.results import write_suite_report
 
     path = report_path(Path(results_dir), suite, scale)
-    write_suite_report(suite, scale, store.records(suite.name, scale), path,
-                       store.invocations(suite.name, scale))
+    records = store.records(suite.name, scale)
+    series = ({r["key"]: store.series(r["key"]) for r in records}
+              if any(p.kind == "series" for p in suite.plots) else {})
+    write_suite_report(suite, scale, records, path, store.invocations(suite.name, scale), series)
     return path

@@ -46,6 +46,7 @@ class World:
 
     rank: int = 0
     size: int = 1
+    owned: bool = False  # this module created the process group (and destroys it at the end)
 
     @property
     def active(self) -> bool:
@@ -72,10 +73,19 @@ def setup(device: torch.device) -> World:
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
-    if not dist.is_initialized():
+    owned = not dist.is_initialized()
+    if owned:
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
-    return World(rank=dist.get_rank(), size=dist.get_world_size())
+    return World(rank=dist.get_rank(), size=dist.get_world_size(), owned=owned)
+
+
+def teardown(world: World) -> None:
+    """Wait for every rank, then destroy the process group if :func:`setup` created it."""
+    if world.active and dist.is_initialized():
+        dist.barrier()
+        if world.owned:
+            dist.destroy_process_group()
 
 
 def barrier(world: World) -> None:
@@ -108,6 +118,30 @@ def mean_over_processes(values: list[float], world: World) -> list[float]:
     return (t / world.size).tolist()
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes with a gradient: the backward pass sums the incoming gradients too.
+
+    (torch's ``torch.distributed.nn.functional.all_reduce`` does the same but is deprecated.)
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        out = x.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        out = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(out)
+        return out
+
+
+def all_reduce(x: torch.Tensor) -> torch.Tensor:
+    """Autograd-aware sum of ``x`` over the processes of the default group."""
+    return _AllReduceSum.apply(x)
+
+
 class CrossReplicaBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose training statistics are those of the global batch over all processes.
 
@@ -126,8 +160,6 @@ class CrossReplicaBatchNorm(nn.modules.batchnorm._BatchNorm):
         if not (self.training and dist.is_available() and dist.is_initialized()
                 and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         dims = [0] + list(range(2, x.dim()))
         c = x.shape[1]
         xf = x.float()
@@ -168,5 +200,5 @@ def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
     return module
 
 
-__all__ = ["World", "setup", "barrier", "average_gradients", "mean_over_processes",
+__all__ = ["World", "setup", "teardown", "barrier", "all_reduce", "average_gradients", "mean_over_processes",
            "CrossReplicaBatchNorm", "convert_batchnorm"]

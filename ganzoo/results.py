@@ -25,7 +25,8 @@ def resolve_metric(records: list[dict], key: str) -> tuple[str, str]:
     A table never mixes protocols: two protocols giving the same key, or one protocol with two hashes,
     is an error.
     """
-    names = Counter(m for r in records for m in r["values"] if m.rsplit("/", 1)[-1] == key)
+    # Truncation-sweep entries ("...~t=0.5/fid") belong to the truncation tables only.
+    names = Counter(m for r in records for m in r["values"] if m.rsplit("/", 1)[-1] == key and "~" not in m)
     if not names:
         raise GanzooError(f"no run has a '{key}' value yet")
     if len(names) > 1:
@@ -85,10 +86,21 @@ def header(suite: Suite, scale: str, records: list[dict], invocations: list[tupl
 
 
 def write_suite_report(suite: Suite, scale: str, records: list[dict], path: Path,
-                       invocations: list[tuple] = ()) -> Path:
-    """Write the markdown (and the paired plot beside it) for a suite at a scale."""
+                       invocations: list[tuple] = (), series: dict[str, list[tuple]] | None = None) -> Path:
+    """Write the markdown (and the plots beside it) for a suite at a scale."""
+    from ganzoo import tables
+
     parts = header(suite, scale, records, list(invocations))
     for spec in suite.tables:
+        if spec.kind in ("metrics", "grid", "truncation"):
+            d = spec.model_dump()
+            paper = [p.model_dump() for p in suite.published if p.table == spec.title]
+            caption = [f"scale `{scale}`", "value: " + ("final model" if spec.value == "final"
+                                                         else "best during training")]
+            render = {"metrics": tables.table_metrics, "grid": tables.table_grid,
+                      "truncation": tables.table_truncation}[spec.kind]
+            parts += [render(records, d, caption, paper), ""]
+            continue
         try:
             metric, phash = resolve_metric(records, spec.metric)
         except GanzooError as exc:
@@ -118,6 +130,16 @@ def write_suite_report(suite: Suite, scale: str, records: list[dict], path: Path
             parts += [f"![{metric} per setting, {pairs.wins} wins of {pairs.n}]({png.name})", ""]
         except GanzooError:
             pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for plot in suite.plots:
+        png = path.with_name(f"{path.stem}-{plot.file}.png")
+        d = plot.model_dump()
+        made = {"series": lambda: tables.plot_series(records, series or {}, d, png),
+                "bars": lambda: tables.plot_bars(records, d, png),
+                "truncation": lambda: tables.plot_truncation(records, d, png),
+                "sv": lambda: tables.plot_sv(records, d, png)}[plot.kind]()
+        if made is not None:
+            parts += [f"![{plot.title}]({png.name})", ""]
     text = "\n".join(parts).rstrip() + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)

@@ -85,17 +85,17 @@ class Store:
     def records(self, suite: str, scale: str) -> list[dict[str, Any]]:
         """One record per run of a suite and scale: setting, seed, status and metric values."""
         runs = self.db.execute(
-            "SELECT key, setting, seed, status, step, seconds, error, config FROM runs WHERE suite = ? AND"
-            " scale = ? ORDER BY rowid", (suite, scale)).fetchall()
+            "SELECT key, setting, seed, status, step, seconds, error, config, run_dir FROM runs WHERE suite = ?"
+            " AND scale = ? ORDER BY rowid", (suite, scale)).fetchall()
         out = []
-        for key, setting, seed, status, step, seconds, error, config in runs:
+        for key, setting, seed, status, step, seconds, error, config, run_dir in runs:
             values = {m: {"best": b, "best_step": bs, "final": f, "protocol_hash": h}
                       for m, h, b, bs, f in self.db.execute(
                           "SELECT metric, protocol_hash, best, best_step, final FROM results WHERE key = ?",
                           (key,))}
             out.append({"key": key, "setting": json.loads(setting), "seed": seed, "status": status,
                         "step": step, "seconds": seconds, "error": error, "values": values,
-                        "config": config})
+                        "config": config, "run_dir": run_dir})
         return out
 
     def add_invocation(self, suite: str, scale: str, started: float, seconds: float, executor: str,
@@ -103,6 +103,17 @@ class Store:
         with self.db:
             self.db.execute("INSERT INTO invocations VALUES (?, ?, ?, ?, ?, ?)",
                             (suite, scale, started, seconds, executor, ran))
+
+    def start_invocation(self, suite: str, scale: str, started: float, executor: str) -> int:
+        """Record an invocation when it starts (so one killed mid-way still counts its time)."""
+        with self.db:
+            cur = self.db.execute("INSERT INTO invocations VALUES (?, ?, ?, ?, ?, ?)",
+                                  (suite, scale, started, 0.0, executor, 0))
+        return int(cur.lastrowid)
+
+    def update_invocation(self, rowid: int, seconds: float, ran: int) -> None:
+        with self.db:
+            self.db.execute("UPDATE invocations SET seconds = ?, ran = ? WHERE rowid = ?", (seconds, ran, rowid))
 
     def invocations(self, suite: str, scale: str) -> list[tuple]:
         return self.db.execute("SELECT started, seconds, executor, ran FROM invocations WHERE suite = ? "

@@ -45,14 +45,24 @@ class Scale(_Strict):
     seeds: list[int] = Field(min_length=1)
     set: dict[str, Any] = Field(default_factory=dict)
     select: dict[str, list[str]] = Field(default_factory=dict, description="axis -> labels to keep")
+    by: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict, description="axis -> label -> overrides applied after 'set' at this scale "
+        "(e.g. G steps per row so that every row sees the same number of images)")
+    sweep: dict[str, Any] = Field(default_factory=dict, description="overrides of the suite's [sweep] at this scale")
     minutes_per_run: float | None = Field(None, description="measured wall time of one run here")
     workers: int = Field(1, ge=1, description="the process-pool size the estimate assumes")
 
 
 class TableSpec(_Strict):
-    kind: Literal["best-of", "reductions", "paired"]
+    kind: Literal["best-of", "reductions", "paired", "metrics", "grid", "truncation"]
     title: str
-    metric: str = Field(description="a metric value key (fid, is, ...): the scale's eval protocol giving it is used")
+    metric: str = Field("fid", description="a metric value key (fid, is, ...): the scale's eval protocol giving it is used")
+    metrics: list[str] = Field(default_factory=list,
+                               description="kind 'metrics': the value keys shown as columns, in order")
+    stat: Literal["mean", "median"] = Field("mean", description="kinds 'metrics'/'grid': over seeds")
+    digits: int = Field(2, ge=0, le=6)
+    missing: str = Field("—", description="text of a cell without a value")
+    notes: list[str] = Field(default_factory=list, description="extra caption lines")
     value: Literal["best", "final"] = "best"
     rows: list[str] = Field(default_factory=list)
     columns: str = "method"
@@ -66,12 +76,38 @@ class TableSpec(_Strict):
 
 class PaperValue(_Strict):
     table: str
-    row: dict[str, str]
+    row: dict[str, str] | str
     column: str
-    value: float
+    value: float | None = None
+    std: float | None = None
+    text: str | None = Field(None, description="the published cell as printed, when it is not one number")
     dataset: str
     metric: str = "fid"
     cite: str
+
+
+class Sweep(_Strict):
+    """Evaluations of each finished run's final G at several truncation thresholds (BigGAN Table 2)."""
+
+    truncation: list[float] = Field(min_length=1, description="thresholds psi (|z_i| <= psi)")
+    untruncated: bool = Field(True, description="also evaluate without truncation")
+    metrics: list[str] = Field(min_length=1, description="protocols, e.g. ['fid2k', 'is2k']")
+    data_metric: str | None = Field(None, description="a protocol scoring the real data, e.g. 'is-data2k'")
+    bn: Literal["running", "standing"] = "standing"
+
+
+class PlotSpec(_Strict):
+    """A figure written beside the tables."""
+
+    kind: Literal["series", "bars", "truncation", "sv"]
+    title: str
+    metrics: list[str] = Field(default_factory=list, description="series: value keys, one line each")
+    metric: str = "fid"
+    rows: list[str] = Field(default_factory=list, description="axes whose labels name the panels/groups")
+    columns: str = Field("", description="bars: the axis giving the bars of a group")
+    x: Literal["step", "kimg"] = "step"
+    select: dict[str, list[str]] = Field(default_factory=dict, description="axis -> labels to plot")
+    file: str = Field(description="file name suffix, e.g. 'swd' -> <suite>-swd.png")
 
 
 class Suite(_Strict):
@@ -85,6 +121,8 @@ class Suite(_Strict):
     tables: list[TableSpec] = Field(default_factory=list)
     published: list[PaperValue] = Field(default_factory=list)
     plot: dict[str, str] = Field(default_factory=dict, description="paired plot: metric, baseline, treatment")
+    plots: list[PlotSpec] = Field(default_factory=list)
+    sweep: Sweep | None = None
 
     def scale(self, name: str) -> Scale:
         if name not in self.scales:
@@ -153,6 +191,8 @@ def expand(suite: Suite, scale_name: str, registry: Any, extra_set: dict[str, An
             setting.update(value.tags)
             overrides.update(value.set)
         overrides.update(scale.set)
+        for axis_name, label in list(setting.items()):
+            overrides.update(scale.by.get(axis_name, {}).get(label, {}))
         overrides.update(extra_set or {})
         for seed in seeds or scale.seeds:
             sets = [f"{k}={_toml(v)}" for k, v in {**overrides, "train.seed": seed}.items()]

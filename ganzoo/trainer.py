@@ -473,4 +473,5 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
     extra = finish_singular_values() if cfg.log.sv_every else {}
     files.append_log({"event": status, "step": step, "time": time.time(), **extra})
     files.write_status(status, step, cfg, images_shown, best=best, **extra)
+    distributed.teardown(world)
     return RunResult(status, step, images_shown, files.out, elapsed_before + time.time() - t_start, best)

@@ -118,3 +118,48 @@ def test_fast_path_runs_and_is_recorded(tmp_path, registry):
     assert res.status == "finished"
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["fast"] == {"channels_last": True, "bf16": True, "threads": None}
+
+
+def _growing_raw(**train):
+    # 16x16 digits: lod 2 (4x4) -> 0 (16x16); each stabilise/fade segment is 64 images = 4 G steps of 16.
+    return tiny_raw(
+        model={"name": "pggan", "params": {"fmap_base": 32, "fmap_max": 4, "z_dim": 8,
+                                           "stabilize_kimg": 0.064, "fade_kimg": 0.064}},
+        data={"name": "digits", "resolution": 16},
+        loss={"name": "wgan"},
+        regularizers=[{"name": "wgan-gp"}, {"name": "drift"}],
+        train={"g_steps": 14, "batch_size": 16, "n_disc": 1, "seed": 1, **train},
+        g_optim={"lr": 1e-3, "beta1": 0.0, "beta2": 0.99}, d_optim={"lr": 1e-3, "beta1": 0.0, "beta2": 0.99},
+    )
+
+
+def test_growing_run_resumes_in_the_same_phase_with_the_same_alpha(tmp_path, registry):
+    cfg = resolve(_growing_raw(), registry)
+    straight = train(cfg, tmp_path / "straight", registry=registry, progress=False)
+    assert straight.status == "finished"
+    first = train(cfg, tmp_path / "split", registry=registry, progress=False, stop_at=6)
+    mid = checkpoint.load(tmp_path / "split" / "checkpoint.pt")
+    # after 6 G steps (96 images) the run is halfway through the first fade: lod 2 - 0.5
+    lod = float(mid["G"]["lod"])
+    assert first.step == 6 and 1.0 < lod < 2.0 and mid["phase_key"] == [1, 2]
+    train(cfg, tmp_path / "split", resume=True, registry=registry, progress=False)
+    assert_same_state(checkpoint.load(tmp_path / "straight" / "checkpoint.pt"),
+                      checkpoint.load(tmp_path / "split" / "checkpoint.pt"))
+    log = [json.loads(x) for x in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
+    phases = [e for e in log if e.get("event") == "phase"]
+    # Fades run over images 64-128 and 192-256; Adam is reset at the first step whose lod has a new
+    # (floor, ceil): the step starting at 80 images (lod 1.75), at 128 (lod 1) and at 208 (lod 0.75).
+    assert [e["kimg"] for e in phases] == [0.08, 0.128, 0.208]
+    assert float(checkpoint.load(tmp_path / "straight" / "checkpoint.pt")["G"]["lod"]) == 0.75  # last step: 208 images
+
+
+def test_unrolled_generator_step_trains_and_differs(tmp_path, registry):
+    base = train(resolve(tiny_raw(train={"g_steps": 2, "batch_size": 16, "n_disc": 1, "seed": 3}), registry),
+                 tmp_path / "a", registry=registry, progress=False)
+    unrolled = train(resolve(tiny_raw(train={"g_steps": 2, "batch_size": 16, "n_disc": 1, "seed": 3,
+                                             "unroll": 2}), registry),
+                     tmp_path / "b", registry=registry, progress=False)
+    assert base.status == unrolled.status == "finished"
+    ga = checkpoint.load(tmp_path / "a" / "checkpoint.pt")["G"]
+    gb = checkpoint.load(tmp_path / "b" / "checkpoint.pt")["G"]
+    assert any(not torch.equal(ga[k], gb[k]) for k in ga)

@@ -41,3 +41,18 @@ def register_regularizers() -> list[RegularizerSpec]:
                         "embedding excluded (gradient = BigGAN-PyTorch's --G_ortho beta)",
         ),
     ]
+
+
+@hookimpl
+def register_suites():
+    from pathlib import Path
+
+    from ganzoo import SuiteSpec
+
+    here = Path(__file__).parent / "suites"
+    return [
+        SuiteSpec("biggan-ablation", here / "biggan-ablation.toml",
+                  "Brock et al. 2019 Table 1: batch, width, shared embedding, hierarchical z, ortho reg"),
+        SuiteSpec("biggan-truncation", here / "biggan-truncation.toml",
+                  "Brock et al. 2019 Table 2: FID/IS along the truncation sweep"),
+    ]

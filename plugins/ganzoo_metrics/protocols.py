@@ -5,7 +5,9 @@ Counts and splits follow the papers' code where they define one:
 * ``fid10k``: 10,000 generated vs up to 10,000 *test* images, the self-modulation study's protocol
   (compare_gan ``eval_test_samples``; notes A.6). ``fid50k``: 50,000 vs up to 50,000 *train* images.
   ``fid2k`` is the CPU-scale variant.
-* ``is50k`` (PGGAN/OpenAI: 50,000 images, 10 splits), ``is10k``, ``is2k``.
+* ``is50k`` (PGGAN/OpenAI: 50,000 images, 10 splits), ``is10k``, ``is2k``; ``is-data10k`` and
+  ``is-data2k`` score up to that many real *test* images the same way (value ``is_data``: the
+  "IS of the data" that BigGAN's truncation table matches).
 * ``kid10k`` / ``kid2k``: unbiased MMD^2 with the cubic kernel, 100 subsets of up to 1,000.
 * ``pr10k`` / ``pr2k``: improved precision and recall with k = 3.
 * ``swd16k``: PGGAN's SWD on 16,384 real (train) and generated images, 128 descriptors per image
@@ -15,7 +17,9 @@ Counts and splits follow the papers' code where they define one:
   images; notes B.8). ``msssim1k`` is the CPU-scale variant.
 * ``modes25k``: the stacked-MNIST mode test of the PGGAN paper's appendix (Metz et al.): 25,600
   generated images, each channel classified by the shipped MNIST classifier, covered modes and
-  KL(histogram || uniform) over the 1,000 modes.
+  KL(histogram || uniform) over the 1,000 modes. ``modes10k`` (10,240 images) is the CPU-scale
+  variant: a perfect generator covers about 1000 (1 - e^-10) of the modes with it; ``modes2k``
+  (2,048) is for smoke tests.
 
 Feature-based protocols (FID, IS, KID, PR) use the evaluation's extractor, and their name is
 printed with it: ``fid10k@inception-v3-fid``, ``fid10k@mnist-cnn``.
@@ -55,6 +59,14 @@ def inception_score(ctx: MetricContext, n_fake: int) -> dict[str, float]:
     probs = _softmax(ctx.fake_features(n_fake)["logits"])
     mean, std = scores.inception_score(probs, splits=SPLITS)
     return {"is": mean, "is_std": std}
+
+
+def data_inception_score(ctx: MetricContext, n_real: int, split: str) -> dict[str, float]:
+    """The Inception Score of real images (BigGAN Table 2's "IS of the validation data")."""
+    probs = _softmax(ctx.real_features(split, n_real)["logits"])
+    ctx.notes.update(n_real_used=len(probs))
+    mean, std = scores.inception_score(probs, splits=SPLITS)
+    return {"is_data": mean, "is_data_std": std}
 
 
 def kid(ctx: MetricContext, n_fake: int, n_real: int, split: str) -> dict[str, float]:
@@ -133,6 +145,10 @@ PROTOCOLS = [
     _feature("is50k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=50_000),
     _feature("is10k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=10_000),
     _feature("is2k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=2_000),
+    _feature("is-data10k", data_inception_score, f"inception-score-{SPLITS}-splits-real",
+             n_real=10_000, split="test"),
+    _feature("is-data2k", data_inception_score, f"inception-score-{SPLITS}-splits-real",
+             n_real=2_000, split="test"),
     _feature("kid10k", kid, "kid-cubic-100x1000", n_fake=10_000, n_real=10_000, split="test"),
     _feature("kid2k", kid, "kid-cubic-100x1000", n_fake=2_000, n_real=2_000, split="test"),
     _feature("pr10k", precision_recall, "precision-recall-k3", n_fake=10_000, n_real=10_000, split="test"),
@@ -143,4 +159,8 @@ PROTOCOLS = [
     _spec("msssim1k", ms_ssim, "pggan-ms-ssim", fixed=MSSSIM, pairs=1_000),
     _spec("modes25k", stacked_modes, "stacked-mnist-modes", fixed={"modes": 1000, "classifier": "mnist-cnn"},
           n_fake=25_600),
+    _spec("modes2k", stacked_modes, "stacked-mnist-modes", fixed={"modes": 1000, "classifier": "mnist-cnn"},
+          n_fake=2_048),
+    _spec("modes10k", stacked_modes, "stacked-mnist-modes", fixed={"modes": 1000, "classifier": "mnist-cnn"},
+          n_fake=10_240),
 ]

@@ -36,3 +36,18 @@ def register_architectures() -> list[ArchitectureSpec]:
             schedule=GrowthSchedule,
         ),
     ]
+
+
+@hookimpl
+def register_suites():
+    from pathlib import Path
+
+    from ganzoo import SuiteSpec
+
+    here = Path(__file__).parent / "suites"
+    return [
+        SuiteSpec("pggan-ablation", here / "pggan-ablation.toml",
+                  "Karras et al. 2018 Table 1: contributions enabled one by one; SWD and MS-SSIM"),
+        SuiteSpec("pggan-mode-coverage", here / "pggan-mode-coverage.toml",
+                  "Karras et al. 2018 Table 4: stacked-MNIST modes with crippled K/4 and K/2 discriminators"),
+    ]

@@ -1,0 +1,134 @@
+"""The PGGAN and BigGAN suites: their grids, their smoke scales end to end, the new table kinds."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ganzoo.bench import LocalExecutor, run_suite
+from ganzoo.suite import expand, find_suite
+from ganzoo.sweep import parse_sweep_name, sweep_name
+from ganzoo.tables import table_grid, table_metrics, truncation_columns
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_pggan_ablation_rows_see_the_same_images(registry):
+    suite = find_suite("pggan-ablation", registry)
+    runs = expand(suite, "cpu", registry)
+    assert len(runs) == 16
+    for r in runs:
+        t = r.config.train
+        assert t.g_steps * t.batch_size * t.n_disc == 8000, r.setting
+    by = {r.setting["row"]: r.config for r in runs if r.seed == 0}
+    a, g = by["(a) Gulrajani et al."], by["(g) + pixelwise normalization"]
+    assert a.model.params["progressive"] is False and a.model.params["d_norm"] == "layernorm"
+    assert [x.name for x in a.regularizers] == ["wgan-gp"] and a.g_optim.lr == 1e-4
+    assert g.model.params["g_norm"] == "pixelnorm" and g.model.params["eq_lr"] is True
+    assert by["(e*) + minibatch discrimination"].model.params["mbstat"] == "discrimination"
+
+
+def test_mode_coverage_grid(registry):
+    suite = find_suite("pggan-mode-coverage", registry)
+    runs = expand(suite, "cpu", registry)
+    assert len(runs) == 2 * 6 * 2
+    by = {(r.setting["d"], r.setting["method"]): r.config for r in runs if r.seed == 0}
+    assert by[("K/4", "+ unrolling")].train.unroll == 5 and by[("K/4", "GAN")].train.unroll == 0
+    assert by[("K/2", "+ progression")].model.params["progressive"] is True
+    assert by[("K/2", "+ mb stddev")].model.params["progressive"] is False
+
+
+def test_biggan_suites_expand(registry):
+    abl = expand(find_suite("biggan-ablation", registry), "cpu", registry)
+    assert len(abl) == 18
+    by = {r.setting["row"]: r.config for r in abl if r.seed == 0}
+    assert [by[k].train.batch_size for k in ("1: batch B", "2: batch 2B", "3: batch 4B", "4: batch 8B")] == [8, 16, 32, 64]
+    assert by["5: + width x1.5"].model.params["ch"] == 12 and by["9: row 8 at width x1"].model.params["ch"] == 8
+    assert [x.name for x in by["8: + ortho reg"].regularizers] == ["ortho"]
+    assert by["7: + hierarchical"].model.params["hierarchical"] is True
+    assert by["6: + shared"].model.params["hierarchical"] is False
+    trunc = find_suite("biggan-truncation", registry)
+    assert len(expand(trunc, "cpu", registry)) == 6 and trunc.sweep is not None
+
+
+def _png(path):
+    return path.read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize("name, n", [("pggan-ablation", 8), ("pggan-mode-coverage", 12)])
+def test_pggan_smoke_suites_end_to_end(tmp_path, registry, name, n):
+    suite = find_suite(name, registry)
+    summary = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(), tmp_path / "results",
+                        progress=False)
+    assert summary.total == n and summary.failed == 0, summary
+    text = (tmp_path / "results" / f"{name}-smoke.md").read_text()
+    if name == "pggan-ablation":
+        assert "Table 1" in text and "swd2k" in text and "msssim1k" in text and "paper, CelebA" in text
+        row = next(line for line in text.splitlines() if line.startswith("| (g) + pixelwise"))
+        assert row.count("—") == 1  # only swd_32: the smoke scale's 16x16 images have one SWD level
+        assert _png(tmp_path / "results" / f"{name}-smoke-swd.png")
+    else:
+        assert "modes covered" in text and "paper, stacked MNIST" in text
+        assert _png(tmp_path / "results" / f"{name}-smoke-modes.png")
+    # A growing run went through its phases: the log records the phase changes.
+    if name == "pggan-ablation":
+        logs = [p for p in (tmp_path / "runs" / "runs").glob("*/log.jsonl")]
+        events = [json.loads(x) for p in logs for x in p.read_text().splitlines()]
+        assert any(e.get("event") == "phase" for e in events)
+
+
+@pytest.mark.parametrize("name, n", [("biggan-ablation", 9), ("biggan-truncation", 2)])
+def test_biggan_smoke_suites_end_to_end(tmp_path, registry, name, n):
+    suite = find_suite(name, registry)
+    summary = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(), tmp_path / "results",
+                        progress=False)
+    assert summary.total == n and summary.failed == 0, summary
+    text = (tmp_path / "results" / f"{name}-smoke.md").read_text()
+    if name == "biggan-ablation":
+        assert "collapse_step" in text and "paper, ImageNet" in text
+        assert _png(tmp_path / "results" / f"{name}-smoke-sv.png")
+    else:
+        row = next(line for line in text.splitlines() if line.startswith("| ortho reg "))
+        assert "(psi none)" in row and "(psi 0.5)" in text or "(psi 1)" in text
+        assert _png(tmp_path / "results" / f"{name}-smoke-curve.png")
+
+
+def test_sweep_names_round_trip():
+    assert parse_sweep_name(sweep_name("fid2k@mnist-cnn", 0.5) + "/fid") == ("fid2k@mnist-cnn/fid", 0.5)
+    assert parse_sweep_name(sweep_name("is2k@x", None) + "/is") == ("is2k@x/is", None)
+    assert parse_sweep_name("fid2k@x/fid") is None
+
+
+def test_truncation_columns_pick_the_papers_four_points():
+    curve = {None: (30.0, 5.0), 1.0: (20.0, 6.0), 0.5: (25.0, 8.0), 0.25: (40.0, 9.0)}
+    cols = truncation_columns(curve, data_is=7.9)
+    assert cols["none"] == (None, 30.0, 5.0)
+    assert cols["best_fid"] == (1.0, 20.0, 6.0)
+    assert cols["data_is"] == (0.5, 25.0, 8.0)
+    assert cols["max_is"] == (0.25, 40.0, 9.0)
+
+
+def _rec(setting, seed, values, status="finished"):
+    return {"setting": setting, "seed": seed, "status": status,
+            "values": {k: {"best": v, "final": v, "protocol_hash": "h"} for k, v in values.items()}}
+
+
+def test_metrics_and_grid_tables_by_hand():
+    recs = [_rec({"row": "a"}, 0, {"swd2k/swd_avg": 2.0, "ms/msssim": 0.3}),
+            _rec({"row": "a"}, 1, {"swd2k/swd_avg": 4.0, "ms/msssim": 0.5}),
+            _rec({"row": "b"}, 0, {"swd2k/swd_avg": 1.0}),
+            _rec({"row": "b"}, 1, {"swd2k/swd_avg": 9.0}, status="failed")]
+    paper = [{"row": "a", "column": "swd_avg", "value": 9.28, "std": None, "dataset": "CelebA", "cite": "K"}]
+    text = table_metrics(recs, {"title": "T", "rows": ["row"], "metrics": ["swd_avg", "msssim"]}, [], paper)
+    lines = text.splitlines()
+    a = next(x for x in lines if x.startswith("| a "))
+    assert "3.00 ± 1.41" in a and "0.40 ± 0.14" in a  # mean ± sample std over the two seeds
+    b = next(x for x in lines if x.startswith("| b "))
+    assert "1.00 (1/2)" in b and "—" in b  # the failed seed does not count
+    assert any("paper, CelebA" in x and "9.28" in x for x in lines)
+    grid = [_rec({"d": "K/4", "method": "GAN"}, s, {"m/modes": v}) for s, v in ((0, 10.0), (1, 30.0))]
+    grid += [_rec({"d": "K/4", "method": "WGAN"}, 0, {"m/modes": 500.0})]
+    text = table_grid(grid, {"title": "G", "rows": ["d"], "columns": "method", "metric": "modes", "digits": 1}, [], [])
+    row = next(x for x in text.splitlines() if x.startswith("| K/4"))
+    assert "20.0 ± 14.1" in row and "500.0" in row
