@@ -90,8 +90,16 @@ def test_biggan_smoke_suites_end_to_end(tmp_path, registry, name, n):
         assert _png(tmp_path / "results" / f"{name}-smoke-sv.png")
     else:
         row = next(line for line in text.splitlines() if line.startswith("| ortho reg "))
-        assert "(psi none)" in row and "(psi 0.5)" in text or "(psi 1)" in text
+        assert "(psi " in row and "paper, ImageNet" in text
         assert _png(tmp_path / "results" / f"{name}-smoke-curve.png")
+        # every run holds FID and IS at each threshold of the smoke sweep, and the data's IS
+        from ganzoo.store import Store
+
+        for rec in Store(tmp_path / "runs" / "store.sqlite").records(name, "smoke"):
+            names = set(rec["values"])
+            for psi in ("none", "1", "0.5"):
+                assert {f"fid2k@mnist-cnn~t={psi}/fid", f"is2k@mnist-cnn~t={psi}/is"} <= names, psi
+            assert "is-data2k@mnist-cnn~data/is_data" in names
 
 
 def test_sweep_names_round_trip():
