@@ -70,15 +70,37 @@ class LatentSampler:
                  device: torch.device | str = "cpu", truncation: float | None = None) -> None:
         if truncation is not None and truncation <= 0:
             raise ConfigError(f"truncation must be positive, got {truncation}")
+        if truncation is not None and dist != "normal":
+            raise ConfigError(f"truncation resamples a normal latent; train.latent is {dist!r}")
         self.z_dim, self.dist, self.num_classes = z_dim, dist, num_classes
         self.device = torch.device(device)
         self.truncation = truncation
         self.gen = torch.Generator().manual_seed(seed)
 
     def _draw(self, shape: tuple[int, ...]) -> torch.Tensor:
+        g = self.gen
         if self.dist == "uniform":
-            return torch.rand(shape, generator=self.gen).mul_(2).sub_(1)
-        return torch.randn(shape, generator=self.gen)
+            return torch.rand(shape, generator=g).mul_(2).sub_(1)
+        if self.dist == "normal":
+            return torch.randn(shape, generator=g)
+        # BigGAN appendix E's alternatives (the two annealed/variable-variance ones are not offered).
+        coin = lambda: (torch.rand(shape, generator=g) < 0.5).float()  # noqa: E731
+        if self.dist == "bernoulli":
+            return coin()
+        if self.dist == "censored-normal":
+            return torch.randn(shape, generator=g).clamp_min_(0)
+        if self.dist == "bernoulli-pm1":
+            return coin().mul_(2).sub_(1)
+        if self.dist == "categorical3":
+            return torch.randint(3, shape, generator=g).float().sub_(1)
+        if self.dist == "normal-x-bernoulli":
+            return torch.randn(shape, generator=g) * coin()
+        if self.dist == "normal-and-bernoulli":  # first half of the entries normal, second half 0/1
+            z = torch.randn(shape, generator=g)
+            half = shape[-1] // 2
+            z[..., half:] = coin()[..., half:]
+            return z
+        raise ConfigError(f"unknown latent distribution {self.dist!r}")
 
     def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         z = self._draw((n, self.z_dim))

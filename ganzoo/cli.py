@@ -96,24 +96,35 @@ def train(config: Path, overrides: tuple[str, ...], out: Path | None, resume: bo
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the latents.")
 @click.option("--raw", is_flag=True, help="Use the raw G even when the run has an EMA copy.")
 @click.option("--nrow", type=click.IntRange(1), default=None, help="Images per grid row.")
+@click.option("--truncation", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="BigGAN's truncation trick: latent entries with |z_i| above this are redrawn.")
+@click.option("--bn", type=click.Choice(["running", "standing"]), default="running", show_default=True,
+              help="Batch-norm statistics: running averages, or standing statistics recomputed from "
+                   "16 batches of fresh latents (BigGAN).")
 @user_errors
-def sample(checkpoint: Path, n: int, out: Path, seed: int, raw: bool, nrow: int | None) -> None:
+def sample(checkpoint: Path, n: int, out: Path, seed: int, raw: bool, nrow: int | None,
+           truncation: float | None, bn: str) -> None:
     """Draw a grid of samples from a checkpoint (its EMA generator by default).
 
     \b
-    Example:
+    Examples:
       ganzoo sample runs/sm/checkpoint.pt --n 64 --out samples.png --seed 1
+      ganzoo sample runs/bg/checkpoint.pt --n 64 --out trunc.png --truncation 0.5 --bn standing
     """
     import torch
 
     from ganzoo.build import LatentSampler, load_generator
     from ganzoo.data import to_uint8
     from ganzoo.images import save_grid
+    from ganzoo.metrics import standing_statistics
 
     if out.suffix.lower() != ".png":
         raise GanzooError(f"--out {out}: the grid is written as PNG; use a .png file name")
     G, cfg, info, _ = load_generator(checkpoint, use_ema=not raw)
-    z, y = LatentSampler(G.z_dim, cfg.train.latent, info.num_classes, seed).sample(n)
+    if bn == "standing":
+        warm = LatentSampler(G.z_dim, cfg.train.latent, info.num_classes, seed + 1, truncation=truncation)
+        G = standing_statistics(G, warm, 16, 100)
+    z, y = LatentSampler(G.z_dim, cfg.train.latent, info.num_classes, seed, truncation=truncation).sample(n)
     with torch.no_grad():
         imgs = torch.cat([G(z[i : i + 256], None if y is None else y[i : i + 256])
                           for i in range(0, n, 256)])

@@ -57,8 +57,11 @@ class TrainConfig(Strict):
     g_steps: int = Field(1000, ge=1, description="generator steps (the self-mod study counts these)")
     batch_size: int = Field(64, ge=1)
     n_disc: int = Field(1, ge=1, description="discriminator steps per generator step")
-    latent: Literal["normal", "uniform"] = Field(
-        "normal", description="z ~ N(0, I) or U(-1, 1) (compare_gan's default)"
+    latent: Literal["normal", "uniform", "bernoulli", "censored-normal", "bernoulli-pm1", "categorical3",
+                    "normal-x-bernoulli", "normal-and-bernoulli"] = Field(
+        "normal", description="z ~ N(0, I), U(-1, 1) (compare_gan's default), or one of BigGAN's "
+        "appendix E latents: Bernoulli {0, 1}, max(N(0, I), 0), Bernoulli {-1, 1}, categorical "
+        "{-1, 0, 1}, N(0, I) * Bernoulli {0, 1}, or N(0, I) and Bernoulli {0, 1} on half the entries each",
     )
     seed: int = 0
     device: str = Field("cpu", description="'cpu', 'cuda', 'cuda:1', ...")

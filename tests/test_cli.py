@@ -37,7 +37,7 @@ def test_train_then_sample(tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
     res = runner.invoke(main, ["train", str(CONFIG), *TINY, "--set", "train.g_steps=4",
-                               "--out", str(out), "--quiet"])
+                               "--set", "train.latent=normal", "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     assert "finished: 4 G steps" in res.output
     png = tmp_path / "s.png"
@@ -52,6 +52,13 @@ def test_train_then_sample(tmp_path):
     runner.invoke(main, ["sample", str(out), "--n", "6", "--nrow", "3", "--out", str(again), "--seed", "1"])
     runner.invoke(main, ["sample", str(out), "--n", "6", "--nrow", "3", "--out", str(other), "--seed", "2"])
     assert again.read_bytes() == png.read_bytes() != other.read_bytes()
+    # Truncation and standing statistics change the images; the same options reproduce them.
+    trunc, trunc2 = tmp_path / "t.png", tmp_path / "t2.png"
+    for path in (trunc, trunc2):
+        res = runner.invoke(main, ["sample", str(out), "--n", "6", "--nrow", "3", "--out", str(path),
+                                   "--seed", "1", "--truncation", "0.3", "--bn", "standing"])
+        assert res.exit_code == 0, res.output
+    assert trunc.read_bytes() == trunc2.read_bytes() != png.read_bytes()
 
 
 def test_dry_run_prints_resolved_config():

@@ -102,6 +102,18 @@ def test_biggan_smoke_suites_end_to_end(tmp_path, registry, name, n):
             assert "is-data2k@mnist-cnn~data/is_data" in names
 
 
+def test_example_configs_resolve(registry):
+    from pathlib import Path
+
+    from ganzoo.config import load_config
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "configs").glob("*.toml"))
+    assert {c.stem for c in configs} >= {"pggan-mnist", "biggan-mnist"}
+    for c in configs:
+        cfg = load_config(c, registry=registry)
+        assert cfg.data.name == "mnist", c
+
+
 def test_sweep_names_round_trip():
     assert parse_sweep_name(sweep_name("fid2k@mnist-cnn", 0.5) + "/fid") == ("fid2k@mnist-cnn/fid", 0.5)
     assert parse_sweep_name(sweep_name("is2k@x", None) + "/is") == ("is2k@x/is", None)

@@ -163,3 +163,28 @@ def test_unrolled_generator_step_trains_and_differs(tmp_path, registry):
     ga = checkpoint.load(tmp_path / "a" / "checkpoint.pt")["G"]
     gb = checkpoint.load(tmp_path / "b" / "checkpoint.pt")["G"]
     assert any(not torch.equal(ga[k], gb[k]) for k in ga)
+
+
+@pytest.mark.parametrize("dist, values", [
+    ("bernoulli", {0.0, 1.0}), ("bernoulli-pm1", {-1.0, 1.0}), ("categorical3", {-1.0, 0.0, 1.0}),
+])
+def test_discrete_latents_of_biggan_appendix_e(dist, values):
+    from ganzoo.build import LatentSampler
+
+    z, _ = LatentSampler(64, dist, 0, seed=0).sample(500)
+    assert set(z.unique().tolist()) == values
+    for v in values:  # equal probabilities
+        assert abs((z == v).float().mean().item() - 1 / len(values)) < 0.02
+
+
+def test_continuous_latents_of_biggan_appendix_e():
+    from ganzoo.build import LatentSampler
+
+    z, _ = LatentSampler(64, "censored-normal", 0, seed=0).sample(2000)
+    assert z.min() == 0 and abs((z == 0).float().mean().item() - 0.5) < 0.02
+    z, _ = LatentSampler(64, "normal-x-bernoulli", 0, seed=0).sample(2000)
+    assert abs((z == 0).float().mean().item() - 0.5) < 0.02 and z.min() < -2
+    z, _ = LatentSampler(64, "normal-and-bernoulli", 0, seed=0).sample(2000)
+    assert set(z[:, 32:].unique().tolist()) == {0.0, 1.0} and z[:, :32].min() < -2
+    with pytest.raises(Exception, match="normal latent"):
+        LatentSampler(64, "bernoulli", 0, seed=0, truncation=1.0)
