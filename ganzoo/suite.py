@@ -61,6 +61,7 @@ class TableSpec(_Strict):
                                description="kind 'metrics': the value keys shown as columns, in order")
     stat: Literal["mean", "median"] = Field("mean", description="kinds 'metrics'/'grid': over seeds")
     digits: int = Field(2, ge=0, le=6)
+    digits_by: dict[str, int] = Field(default_factory=dict, description="kind 'metrics': digits per value key")
     missing: str = Field("—", description="text of a cell without a value")
     notes: list[str] = Field(default_factory=list, description="extra caption lines")
     value: Literal["best", "final"] = "best"

@@ -104,13 +104,14 @@ def table_metrics(records: list[dict], spec: dict, caption: list[str], paper: li
     for rk in _ordered_keys(records, rows_axes):
         recs = [r for r in records if _row_key(r, rows_axes) == rk]
         label = "/".join(rk)
+        dk = {k: (spec.get("digits_by") or {}).get(k, digits) for k in keys}
         body.append([label, f"ours ({stat} over seeds)"] +
-                    [cell_text(_values(recs, names[k], value), stat, digits, spec.get("missing", DASH), len(recs))
+                    [cell_text(_values(recs, names[k], value), stat, dk[k], spec.get("missing", DASH), len(recs))
                      for k in keys])
         for dataset in sorted({p.get("dataset", "") for p in _paper_rows(paper, label)}):
             mine = [p for p in _paper_rows(paper, label) if p.get("dataset", "") == dataset]
             body.append(["", f"paper, {dataset}"] +
-                        [_paper_cell(next((p for p in mine if p["column"] == k), None), digits) for k in keys])
+                        [_paper_cell(next((p for p in mine if p["column"] == k), None), dk[k]) for k in keys])
     cap = list(caption) + [f"metric values: {', '.join(f'`{names[k] or k}`' for k in keys)}",
                            f"cells: {stat} {'± standard deviation' if stat == 'mean' else '~ half range'} "
                            "over seeds; (k/n) when only k of the n runs have a value"]
