@@ -73,8 +73,9 @@ def header(suite: Suite, scale: str, records: list[dict], invocations: list[tupl
         f"- **Networks:** width x{', x'.join(sorted({str(c['model']['params'].get('width', 1.0)) for c in cfgs}))}, "
         f"{', '.join(sorted({str(c['train']['g_steps']) for c in cfgs}))} generator steps, "
         f"batch {', '.join(sorted({str(c['train']['batch_size']) for c in cfgs}))}",
-        f"- **Metric extractor:** {', '.join(extractors) or '—'}; values are the best during training "
-        f"({_eval_when(cfgs)}) unless a table says final",
+        f"- **Feature extractor** (of FID, IS, KID and precision/recall): {', '.join(extractors) or '—'}; "
+        f"metrics {_eval_when(cfgs)}; each table says whether it shows the best value during training "
+        f"or the final model's",
         f"- **Seeds:** {', '.join(map(str, seeds))}",
         f"- **Runs:** {len(records)} ({', '.join(f'{k} {v}' for k, v in sorted(status.items()))})",
         f"- **Wall time:** {wall / 3600:.2f} h over {len(invocations)} invocation(s); "
@@ -137,7 +138,8 @@ def write_suite_report(suite: Suite, scale: str, records: list[dict], path: Path
         made = {"series": lambda: tables.plot_series(records, series or {}, d, png),
                 "bars": lambda: tables.plot_bars(records, d, png),
                 "truncation": lambda: tables.plot_truncation(records, d, png),
-                "sv": lambda: tables.plot_sv(records, d, png)}[plot.kind]()
+                "sv": lambda: tables.plot_sv(records, d, png),
+                "samples": lambda: tables.plot_samples(records, d, png)}[plot.kind]()
         if made is not None:
             parts += [f"![{plot.title}]({png.name})", ""]
     text = "\n".join(parts).rstrip() + "\n"

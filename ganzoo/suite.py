@@ -100,7 +100,7 @@ class Sweep(_Strict):
 class PlotSpec(_Strict):
     """A figure written beside the tables."""
 
-    kind: Literal["series", "bars", "truncation", "sv"]
+    kind: Literal["series", "bars", "truncation", "sv", "samples"]
     title: str
     metrics: list[str] = Field(default_factory=list, description="series: value keys, one line each")
     metric: str = "fid"

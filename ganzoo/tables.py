@@ -382,3 +382,31 @@ def plot_sv(records: list[dict], spec: dict, path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_samples(records: list[dict], spec: dict, path: Path) -> Path | None:
+    """The last sample grid of the first seed of each selected row, side by side."""
+    plt = _plt()
+    from PIL import Image
+
+    recs = [r for r in _select(records, spec.get("select") or {}) if r.get("run_dir")]
+    picked: dict[tuple[str, ...], dict] = {}
+    for r in sorted(recs, key=lambda r: r["seed"]):
+        picked.setdefault(_row_key(r, spec["rows"]), r)
+    panels = []
+    for rk, r in picked.items():
+        grids = sorted((Path(r["run_dir"]) / "samples").glob("step-*.png"))
+        if grids:
+            panels.append((rk, grids[-1]))
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3.0), squeeze=False)
+    for ax, (rk, grid) in zip(axes[0], panels):
+        ax.imshow(Image.open(grid).convert("RGB"))
+        ax.set_title("/".join(rk), fontsize=7)
+        ax.axis("off")
+    fig.suptitle(spec["title"], fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -274,7 +274,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
             shutil.copyfile(files.checkpoint, files.snapshots / f"step-{step:07d}.pt")
 
     @torch.no_grad()
-    def save_samples() -> None:
+    def save_samples(name: str | None = None) -> None:
         if not world.main:
             return
         net = G_ema if G_ema is not None else G
@@ -283,7 +283,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
         with autocast():
             imgs = net(grid_z, grid_y)
         net.train(was_training)
-        save_grid(to_uint8(imgs), files.samples / f"step-{step:07d}.png",
+        save_grid(to_uint8(imgs), files.samples / f"{name or f'step-{step:07d}'}.png",
                   scale=max(1, 64 // info.resolution))
 
     def unrolled_d(fake: torch.Tensor, y_fake: torch.Tensor | None, ph: Any, n: int) -> torch.Tensor:
@@ -329,14 +329,16 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
         if schedule is None:
             return None, batch_size
         ph = schedule.phase(images_shown)
-        for net in (G, D, G_ema):
-            if net is not None:
-                net.set_lod(ph.lod)
         if phase_key is not None and tuple(ph.key) != phase_key:
+            if cfg.log.sample_every:  # a grid at the end of every phase, before the lod moves on
+                save_samples(f"phase-{phase_key[0]}{phase_key[1]}-kimg{images_shown / 1000:09.3f}")
             G_opt.state.clear()
             D_opt.state.clear()
             files.append_log({"event": "phase", "step": step, "kimg": images_shown / 1000,
                               "lod": ph.lod, "resolution": ph.resolution, "time": time.time()})
+        for net in (G, D, G_ema):
+            if net is not None:
+                net.set_lod(ph.lod)
         phase_key = tuple(ph.key)
         return ph, ph.batch_size
 

@@ -150,6 +150,9 @@ def test_growing_run_resumes_in_the_same_phase_with_the_same_alpha(tmp_path, reg
     # Fades run over images 64-128 and 192-256; Adam is reset at the first step whose lod has a new
     # (floor, ceil): the step starting at 80 images (lod 1.75), at 128 (lod 1) and at 208 (lod 0.75).
     assert [e["kimg"] for e in phases] == [0.08, 0.128, 0.208]
+    # one sample grid at the end of each phase: (2, 2) = 4x4, (1, 2) = the fade to 8x8, (1, 1) = 8x8
+    grids = sorted(p.name.split("-kimg")[0] for p in (tmp_path / "straight" / "samples").glob("phase-*.png"))
+    assert grids == ["phase-11", "phase-12", "phase-22"]
     assert float(checkpoint.load(tmp_path / "straight" / "checkpoint.pt")["G"]["lod"]) == 0.75  # last step: 208 images
 
 
