@@ -51,6 +51,12 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def _run_dir(self, key: str, stored: str) -> str:
+        """The run directory: as stored, or beside the store when stored relative to another cwd."""
+        if Path(stored).is_absolute() or Path(stored).exists():
+            return stored
+        return str(self.path.parent / "runs" / key)
+
     def add_run(self, key: str, suite: str, scale: str, setting: dict, seed: int, config: str,
                 run_dir: str) -> None:
         """Register a run (a no-op when it is already known)."""
@@ -95,7 +101,7 @@ class Store:
                           (key,))}
             out.append({"key": key, "setting": json.loads(setting), "seed": seed, "status": status,
                         "step": step, "seconds": seconds, "error": error, "values": values,
-                        "config": config, "run_dir": run_dir})
+                        "config": config, "run_dir": self._run_dir(key, run_dir)})
         return out
 
     def add_invocation(self, suite: str, scale: str, started: float, seconds: float, executor: str,
