@@ -395,6 +395,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
                         fake = G(z, y_fake)
                     d_real = D(real, y_real)
                     d_fake = D(fake, y_fake)
+                if hasattr(D, "observe_real"):  # e.g. PGGAN's adaptive D noise tracks D on reals
+                    D.observe_real(d_real.detach())
                 d_loss = loss_spec.d_loss(d_real.float(), d_fake.float(), loss_p)
                 if d_regs:
                     ctx = RegContext(D, G, real, fake, y_real, y_fake, d_real, d_fake, step, autocast,

@@ -109,10 +109,10 @@ def test_example_configs_resolve(registry):
     from ganzoo.config import load_config
 
     configs = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "configs").glob("*.toml"))
-    assert {c.stem for c in configs} >= {"pggan-mnist", "biggan-mnist"}
+    assert {c.stem for c in configs} >= {"pggan-mnist", "biggan-mnist", "pggan-cifar10", "pggan-lsgan-mnist"}
     for c in configs:
         cfg = load_config(c, registry=registry)
-        assert cfg.data.name == "mnist", c
+        assert cfg.data.name in ("mnist", "cifar10"), c
 
 
 def test_sweep_names_round_trip():

@@ -567,3 +567,27 @@ def test_phase_resolution_and_batch_sizes():
     assert torch.equal(flat.reals(x, flat.phase(0)), x)
     with pytest.raises(pydantic.ValidationError):
         PGGANParams(batch_sizes={"12": 4})
+
+
+def test_adaptive_d_noise_follows_the_papers_formula():
+    """PGGAN appendix B: noise of magnitude 0.2 max(0, d_hat - 0.5)^2, d_hat an EMA (0.1) of D on reals."""
+    import torch
+
+    from ganzoo import DataInfo
+    from ganzoo_pggan.networks import PGGANParams, build_pggan
+
+    torch.manual_seed(0)
+    _, D = build_pggan(PGGANParams(fmap_base=64, fmap_max=8, z_dim=8, progressive=False, d_noise=True),
+                       DataInfo(16, 1, 0))
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    D.train()
+    a, b = D(x), D(x)
+    assert torch.equal(a, b) and D.noise_strength() == 0.0  # d_hat = 0: no noise yet
+    for _ in range(30):
+        D.observe_real(torch.full((4,), 2.0))
+    d_hat = 2.0 * (1 - 0.9 ** 30)
+    assert abs(float(D.d_hat) - d_hat) < 1e-5
+    assert abs(D.noise_strength() - 0.2 * (d_hat - 0.5) ** 2) < 1e-6
+    assert not torch.equal(D(x), D(x))  # noisy in training mode
+    D.eval()
+    assert torch.equal(D(x), D(x))  # and never at evaluation

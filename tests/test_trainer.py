@@ -191,3 +191,14 @@ def test_continuous_latents_of_biggan_appendix_e():
     assert set(z[:, 32:].unique().tolist()) == {0.0, 1.0} and z[:, :32].min() < -2
     with pytest.raises(Exception, match="normal latent"):
         LatentSampler(64, "bernoulli", 0, seed=0, truncation=1.0)
+
+
+def test_lsgan_with_adaptive_d_noise_tracks_d_on_reals(tmp_path, registry):
+    raw = _growing_raw(g_steps=4)
+    raw["model"]["params"]["d_noise"] = True
+    raw["loss"] = {"name": "lsgan"}
+    raw["regularizers"] = []
+    res = train(resolve(raw, registry), tmp_path / "ls", registry=registry, progress=False)
+    assert res.status == "finished"
+    d_hat = float(checkpoint.load(tmp_path / "ls" / "checkpoint.pt")["D"]["d_hat"])
+    assert d_hat != 0.0  # the trainer reported D's logits on the reals four times

@@ -121,6 +121,9 @@ class PGGANParams(Params):
     g_act: Literal["lrelu", "relu"] = Field("lrelu", description="G activation (lrelu slope 0.2)")
     g_out: Literal["linear", "tanh"] = Field("linear", description="G output activation")
     clip_output: bool = Field(True, description="clamp G's images to [-1, 1] (TF: unclamped)")
+    d_noise: bool = Field(False, description="the LSGAN hack of appendix B: multiplicative Gaussian "
+                          "noise on the input of every D conv, of magnitude 0.2 max(0, d_hat - 0.5)^2, "
+                          "d_hat an EMA (0.1) of D's mean output on the real batches")
     stabilize_kimg: float = Field(600, ge=0, description="kimg at each resolution before a fade")
     fade_kimg: float = Field(600, ge=0, description="kimg of each fade-in")
     batch_sizes: dict[str, int] = Field(
@@ -331,10 +334,29 @@ class _FromRGB(nn.Sequential):
         super().__init__(EqConv2d(cin, cout, 1, SQRT2, eq_lr), nn.LeakyReLU(0.2))
 
 
+class AdaptiveNoise(nn.Module):
+    """``x * (1 + strength * N(0, 1))`` in training mode; the discriminator sets ``strength``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.strength = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.strength <= 0:
+            return x
+        return x * (1 + self.strength * torch.randn_like(x))
+
+
+def _noise(p: PGGANParams) -> nn.Module:
+    return AdaptiveNoise() if p.d_noise else nn.Identity()
+
+
 class _DBlock(nn.Sequential):
     def __init__(self, cin: int, cmid: int, cout: int, p: PGGANParams) -> None:
         super().__init__(
+            _noise(p),
             _conv_unit(cin, cmid, 3, p.d_norm, nn.LeakyReLU(0.2), p.eq_lr),
+            _noise(p),
             _conv_unit(cmid, cout, 3, p.d_norm, nn.LeakyReLU(0.2), p.eq_lr),
             nn.AvgPool2d(2),
         )
@@ -354,13 +376,14 @@ class _DHead(nn.Module):
         extra = getattr(self.mbstat, "extra_channels", 0)
         lrelu = nn.LeakyReLU(0.2)
         self.conv = _conv_unit(c1 + extra, c1, 3, p.d_norm, lrelu, p.eq_lr)
+        self.noise_conv, self.noise_dense = _noise(p), _noise(p)  # before the 3x3 and the 4x4 "conv"
         bias = p.d_norm == "none"
         self.dense0 = _Unit(EqLinear(c1 * 16, c0, SQRT2, p.eq_lr, bias), c0, p.d_norm, lrelu)
         self.dense1 = EqLinear(c0, 1, gain=1.0, eq_lr=p.eq_lr)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(self.mbstat(x))
-        return self.dense1(self.dense0(x.flatten(1))).squeeze(1)
+        x = self.conv(self.noise_conv(self.mbstat(x)))
+        return self.dense1(self.dense0(self.noise_dense(x).flatten(1))).squeeze(1)
 
 
 class PGGANDiscriminator(_Growing):
@@ -380,8 +403,27 @@ class PGGANDiscriminator(_Growing):
             {str(2 ** r): _DBlock(nf(r - 1), nf(r - 1), nf(r - 2), p)
              for r in range(self.log2_res, 2, -1)})
         self.head = _DHead(nf(1), nf(0), p)
+        if p.d_noise:  # LSGAN's adaptive noise (appendix B): the EMA of D's output on reals
+            self.register_buffer("d_hat", torch.zeros(()))
+
+    def noise_strength(self) -> float:
+        """``0.2 * max(0, d_hat - 0.5)^2`` (PGGAN appendix B); 0 without ``d_noise``."""
+        if not hasattr(self, "d_hat"):
+            return 0.0
+        return 0.2 * max(0.0, float(self.d_hat) - 0.5) ** 2
+
+    @torch.no_grad()
+    def observe_real(self, d_real: torch.Tensor) -> None:
+        """The trainer reports D's logits on each real batch: ``d_hat = 0.1 mean(d) + 0.9 d_hat``."""
+        if hasattr(self, "d_hat"):
+            self.d_hat.mul_(0.9).add_(0.1 * d_real.float().mean())
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if hasattr(self, "d_hat"):
+            strength = self.noise_strength()
+            for m in self.modules():
+                if isinstance(m, AdaptiveNoise):
+                    m.strength = strength
         if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
             raise ValueError(f"D takes full-resolution {self.resolution}x{self.resolution} images, "
                              f"got {tuple(x.shape)}")
