@@ -96,7 +96,7 @@ def write_suite_report(suite: Suite, scale: str, records: list[dict], path: Path
         if spec.kind in ("metrics", "grid", "truncation"):
             d = spec.model_dump()
             paper = [p.model_dump() for p in suite.published if p.table == spec.title]
-            caption = [f"scale `{scale}`", "value: " + ("final model" if spec.value == "final"
+            caption = [f"scale `{scale}`", "value: " + ("final model" if spec.value == "final" or spec.kind == "truncation"
                                                          else "best during training")]
             render = {"metrics": tables.table_metrics, "grid": tables.table_grid,
                       "truncation": tables.table_truncation}[spec.kind]

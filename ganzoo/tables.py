@@ -322,7 +322,7 @@ def plot_truncation(records: list[dict], spec: dict, path: Path) -> Path | None:
     curves = truncation_curves(records, spec["rows"])
     if not any(c["curve"] for c in curves.values()):
         return None
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for rk, c in curves.items():
         pts = sorted(((psi if psi is not None else math.inf), f, i) for psi, (f, i) in c["curve"].items()
                      if f is not None and i is not None)
@@ -336,7 +336,7 @@ def plot_truncation(records: list[dict], spec: dict, path: Path) -> Path | None:
             ax.axhline(c["data_is"], color=line.get_color(), ls=":", lw=0.8)
     ax.set_xlabel("FID (lower is better)")
     ax.set_ylabel("IS (higher is better)")
-    ax.set_title(spec["title"], fontsize=10)
+    ax.set_title(spec["title"], fontsize=8)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
