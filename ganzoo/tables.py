@@ -345,18 +345,23 @@ def plot_truncation(records: list[dict], spec: dict, path: Path) -> Path | None:
     return path
 
 
+def _first_seed_runs(records: list[dict], spec: dict) -> dict[tuple[str, ...], dict]:
+    """Per row of the selected runs that have a run directory, the run with the lowest seed."""
+    recs = [r for r in _select(records, spec.get("select") or {}) if r.get("run_dir")]
+    picked: dict[tuple[str, ...], dict] = {}
+    for r in sorted(recs, key=lambda r: r["seed"]):
+        picked.setdefault(_row_key(r, spec["rows"]), r)
+    return picked
+
+
 def plot_sv(records: list[dict], spec: dict, path: Path) -> Path | None:
     """BigGAN Figure 3: the top singular value of each G and D layer against G steps, for the
     first seed of each selected row (from the runs' ``sv.jsonl``)."""
     import json
 
     plt = _plt()
-    recs = [r for r in _select(records, spec.get("select") or {}) if r.get("run_dir")]
-    picked: dict[tuple[str, ...], dict] = {}
-    for r in sorted(recs, key=lambda r: r["seed"]):
-        picked.setdefault(_row_key(r, spec["rows"]), r)
     panels = []
-    for rk, r in picked.items():
+    for rk, r in _first_seed_runs(records, spec).items():
         f = Path(r["run_dir"]) / "sv.jsonl"
         if f.exists():
             panels.append((rk, [json.loads(x) for x in f.read_text().splitlines() if x.strip()]))
@@ -389,12 +394,8 @@ def plot_samples(records: list[dict], spec: dict, path: Path) -> Path | None:
     plt = _plt()
     from PIL import Image
 
-    recs = [r for r in _select(records, spec.get("select") or {}) if r.get("run_dir")]
-    picked: dict[tuple[str, ...], dict] = {}
-    for r in sorted(recs, key=lambda r: r["seed"]):
-        picked.setdefault(_row_key(r, spec["rows"]), r)
     panels = []
-    for rk, r in picked.items():
+    for rk, r in _first_seed_runs(records, spec).items():
         grids = sorted((Path(r["run_dir"]) / "samples").glob("step-*.png"))
         if grids:
             panels.append((rk, grids[-1]))
