@@ -236,6 +236,14 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    """Lay out, write and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _select(records: list[dict], select: dict[str, list[str]]) -> list[dict]:
     return [r for r in records if all(str((r.get("setting") or {}).get(a)) in labs for a, labs in select.items())]
 
@@ -271,10 +279,7 @@ def plot_series(records: list[dict], series: dict[str, list[tuple]], spec: dict,
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(spec["title"], fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _first_config(recs: list[dict]) -> dict | None:
@@ -310,10 +315,7 @@ def plot_bars(records: list[dict], spec: dict, path: Path) -> Path | None:
     ax.legend(fontsize=7, ncol=min(3, len(cols)))
     ax.set_title(spec["title"], fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_truncation(records: list[dict], spec: dict, path: Path) -> Path | None:
@@ -339,10 +341,7 @@ def plot_truncation(records: list[dict], spec: dict, path: Path) -> Path | None:
     ax.set_title(spec["title"], fontsize=8)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _first_seed_runs(records: list[dict], spec: dict) -> dict[tuple[str, ...], dict]:
@@ -383,10 +382,7 @@ def plot_sv(records: list[dict], spec: dict, path: Path) -> Path | None:
                 ax.set_xlabel("G step")
     axes[0][0].set_ylabel("sigma_0 per layer")
     fig.suptitle(spec["title"], fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_samples(records: list[dict], spec: dict, path: Path) -> Path | None:
@@ -407,7 +403,4 @@ def plot_samples(records: list[dict], spec: dict, path: Path) -> Path | None:
         ax.set_title("/".join(rk), fontsize=7)
         ax.axis("off")
     fig.suptitle(spec["title"], fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
