@@ -104,12 +104,6 @@ class Store:
                         "config": config, "run_dir": self._run_dir(key, run_dir)})
         return out
 
-    def add_invocation(self, suite: str, scale: str, started: float, seconds: float, executor: str,
-                       ran: int) -> None:
-        with self.db:
-            self.db.execute("INSERT INTO invocations VALUES (?, ?, ?, ?, ?, ?)",
-                            (suite, scale, started, seconds, executor, ran))
-
     def start_invocation(self, suite: str, scale: str, started: float, executor: str) -> int:
         """Record an invocation when it starts (so one killed mid-way still counts its time)."""
         with self.db:
