@@ -1,0 +1,380 @@
+"""A paper's claims as data, each tested on the store's records with a stated statistic; and run health.
+
+Torch-free: it works on the plain run records of :meth:`ganzoo.store.Store.records` (setting, seed,
+status, ``values[metric] = {best, best_step, final, protocol_hash}`` and, where present, ``series``).
+
+A suite file lists the claims it tests (``[[claims]]``) and the rule that turns a statistic into a
+verdict (``[verdicts] alpha``). Three tests cover the papers' tables:
+
+* ``paired-sign``: settings that differ only in ``axis`` (``baseline`` vs ``treatment``), each side the
+  median over seeds; wins and losses of the treatment, ties dropped; an exact two-sided sign test
+  (binomial, p = 1/2). The self-modulation paper's "better in 86% of paired settings".
+* ``difference``: two groups of runs (``a`` and ``b``, each a selection of axis labels); the
+  difference of their means, ``mean(a) - mean(b)``, with a seeded percentile bootstrap 95% interval
+  (runs resampled within each group). "A larger batch lowers FID", "mb stddev raises mode coverage".
+* ``trend``: Spearman's rank correlation between a run's position in an ordered axis (or its
+  truncation threshold) and its value, over all runs, with its two-sided p. "SWD falls from (a) to
+  (g)", "truncation raises IS".
+
+The rule, stated in every results file: with ``alpha`` (default 0.05), a test significant in the
+paper's direction ``agrees``, significant against it ``disagrees``, anything else is
+``inconclusive``; for ``difference``, significant means the 95% interval excludes 0. When the suite's
+reference setting did not learn (see :func:`reference_health`), every verdict is ``inconclusive``:
+a table of models that never learned cannot refute a paper.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from scipy import stats
+
+AGREES, DISAGREES, INCONCLUSIVE = "agrees", "disagrees", "inconclusive"
+COUNTED = ("finished", "diverged")
+
+
+# -- the suite file's schema --------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Claim(_Strict):
+    """One claim of the paper and how it is tested (a ``[[claims]]`` entry of a suite file)."""
+
+    id: str
+    claim: str                                  # the paper's claim, in words
+    paper: str                                  # the paper's evidence, with where it is
+    metric: str                                 # a value key: fid, is, swd_avg, modes, ...
+    value: Literal["best", "final"] = "final"   # best during training, or the final model
+    test: Literal["paired-sign", "difference", "trend"]
+    better: Literal["lower", "higher"] = "lower"  # which way the metric improves
+    select: dict[str, str] = Field(default_factory=dict)  # only runs with these axis labels
+    # paired-sign
+    axis: str | None = None
+    baseline: str | None = None
+    treatment: str | None = None
+    # difference: the paper says group a is better than group b
+    a: dict[str, str] = Field(default_factory=dict)
+    b: dict[str, str] = Field(default_factory=dict)
+    # trend: the paper says the metric improves along `order` (of `axis`), or, with
+    # over = "truncation", as the threshold psi tightens (untruncated counts as the loosest)
+    order: list[str] = Field(default_factory=list)
+    over: Literal["axis", "truncation"] = "axis"
+    direction: Literal["improves", "worsens"] = "improves"
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Claim":
+        need = {"paired-sign": ("axis", "baseline", "treatment"), "difference": ("a", "b"),
+                "trend": ("axis", "order") if self.over == "axis" else ()}[self.test]
+        missing = [k for k in need if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"claim {self.id!r} ({self.test}) needs {', '.join(missing)}")
+        return self
+
+
+class Criterion(_Strict):
+    """One health criterion of the reference setting: a final value bound, or convergence."""
+
+    metric: str
+    at_least: float | None = None
+    at_most: float | None = None
+    converged: bool = False            # best of the last quarter no more than `tolerance` better
+    tolerance: float = 0.05            # than the best before it (the metric's direction from `better`)
+    better: Literal["lower", "higher"] = "lower"
+
+
+class Health(_Strict):
+    """What "learned", "collapsed" and "best at the first evaluation" mean for a suite's runs."""
+
+    collapsed_metric: str | None = None         # e.g. "is": a run whose final value is below...
+    collapsed_below: float | None = None        # ...this collapsed (e.g. 2.0; 10 modes)
+    first_eval_metric: str | None = None        # a run whose best value of this is at its first eval
+    first_eval_better: Literal["lower", "higher"] = "lower"
+    reference: dict[str, str] = Field(default_factory=dict)   # the reference setting (axis labels)
+    criteria: list[Criterion] = Field(default_factory=list)
+
+
+class VerdictRule(_Strict):
+    alpha: float = 0.05
+    bootstrap: int = 10_000
+    seed: int = 0
+
+
+# -- reading values ---------------------------------------------------------------------------------
+def metric_name(record: dict, key: str) -> str | None:
+    """The record's metric name giving value ``key`` (sweep entries, which carry '~', excluded)."""
+    names = [m for m in (record.get("values") or {}) if "~" not in m and m.rsplit("/", 1)[-1] == key]
+    return names[0] if len(names) == 1 else None
+
+
+def run_value(record: dict, key: str, value: str = "final") -> float | None:
+    """A counted run's value of ``key`` (None when absent, NaN, or the run did not finish)."""
+    if record.get("status") not in COUNTED:
+        return None
+    name = metric_name(record, key)
+    v = record["values"][name].get(value) if name else None
+    if v is None:
+        return None
+    v = float(v)
+    return None if math.isnan(v) else v
+
+
+def _matches(record: dict, select: dict[str, str]) -> bool:
+    setting = record.get("setting") or {}
+    return all(setting.get(k) == v for k, v in select.items())
+
+
+def _series(record: dict, key: str) -> list[tuple[int, float]]:
+    name = metric_name(record, key)
+    return sorted((int(s), float(v)) for s, m, v in record.get("series") or []
+                  if m == name and v is not None and not math.isnan(float(v)))
+
+
+# -- the statistics -----------------------------------------------------------------------------------
+def sign_test(wins: int, losses: int) -> float | None:
+    """Exact two-sided sign test (binomial, p = 1/2) of wins against losses; ties are left out."""
+    n = wins + losses
+    return float(stats.binomtest(wins, n, 0.5).pvalue) if n else None
+
+
+def bootstrap_diff(a: list[float], b: list[float], n: int = 10_000, seed: int = 0,
+                   level: float = 0.95) -> tuple[float, float, float]:
+    """mean(a) - mean(b) and its percentile bootstrap interval (each group resampled on its own)."""
+    rng = random.Random(seed)
+    diffs = sorted(statistics.fmean(rng.choices(a, k=len(a))) - statistics.fmean(rng.choices(b, k=len(b)))
+                   for _ in range(n))
+    lo = diffs[int(math.floor((1 - level) / 2 * (n - 1)))]
+    hi = diffs[int(math.ceil((1 + level) / 2 * (n - 1)))]
+    return statistics.fmean(a) - statistics.fmean(b), lo, hi
+
+
+def trend_test(x: list[float], y: list[float]) -> tuple[float | None, float | None]:
+    """Spearman's rho of y against x and its two-sided p (None when y or x is constant)."""
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return None, None
+    res = stats.spearmanr(x, y)
+    return float(res.statistic), float(res.pvalue)
+
+
+# -- verdicts -------------------------------------------------------------------------------------------
+@dataclass
+class Verdict:
+    claim: Claim
+    ours: str                 # what our runs show, in words
+    statistic: str            # the statistic and its p or interval
+    verdict: str              # agrees / disagrees / inconclusive
+    n: int = 0                # settings or runs the statistic rests on
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _rule(significant: bool, paper_direction: bool) -> str:
+    if not significant:
+        return INCONCLUSIVE
+    return AGREES if paper_direction else DISAGREES
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:.3e}"
+
+
+def _paired(claim: Claim, records: list[dict], rule: VerdictRule) -> Verdict:
+    groups: dict[tuple, dict[str, list[float]]] = {}
+    for r in records:
+        s = r.get("setting") or {}
+        side = s.get(claim.axis)
+        v = run_value(r, claim.metric, claim.value)
+        if side not in (claim.baseline, claim.treatment) or v is None:
+            continue
+        rest = tuple(sorted((k, val) for k, val in s.items() if k != claim.axis and not k.startswith(claim.axis + ".")))
+        groups.setdefault(rest, {}).setdefault(side, []).append(v)
+    wins = losses = ties = 0
+    for sides in groups.values():
+        if claim.baseline not in sides or claim.treatment not in sides:
+            continue
+        t, b = statistics.median(sides[claim.treatment]), statistics.median(sides[claim.baseline])
+        better = t < b if claim.better == "lower" else t > b
+        if t == b:
+            ties += 1
+        elif better:
+            wins += 1
+        else:
+            losses += 1
+    n = wins + losses
+    p = sign_test(wins, losses)
+    ours = (f"{claim.treatment} better in {wins} of {n + ties} paired settings"
+            + (f" ({100 * wins / n:.0f}% of the untied)" if n else "") + (f", {ties} tied" if ties else ""))
+    if p is None:
+        return Verdict(claim, ours, "no paired settings", INCONCLUSIVE, 0)
+    return Verdict(claim, ours, f"sign test p = {p:.3g}", _rule(p < rule.alpha, wins > losses), n,
+                   {"wins": wins, "losses": losses, "ties": ties, "p": p})
+
+
+def _difference(claim: Claim, records: list[dict], rule: VerdictRule) -> Verdict:
+    a = [v for r in records if _matches(r, claim.a) and (v := run_value(r, claim.metric, claim.value)) is not None]
+    b = [v for r in records if _matches(r, claim.b) and (v := run_value(r, claim.metric, claim.value)) is not None]
+    name_a = ", ".join(claim.a.values())
+    name_b = ", ".join(claim.b.values())
+    if len(a) < 2 or len(b) < 2:
+        return Verdict(claim, f"{len(a)} and {len(b)} runs with a value", "needs 2 runs per group",
+                       INCONCLUSIVE, len(a) + len(b))
+    d, lo, hi = bootstrap_diff(a, b, rule.bootstrap, rule.seed, 1 - rule.alpha)
+    ours = (f"{claim.metric} {_fmt(statistics.fmean(a))} ({name_a}, {len(a)} runs) vs "
+            f"{_fmt(statistics.fmean(b))} ({name_b}, {len(b)} runs)")
+    significant = lo > 0 or hi < 0
+    paper_direction = (hi < 0) if claim.better == "lower" else (lo > 0)
+    level = round(100 * (1 - rule.alpha))
+    return Verdict(claim, ours, f"difference {_fmt(d)}, {level}% bootstrap CI [{_fmt(lo)}, {_fmt(hi)}]",
+                   _rule(significant, paper_direction), len(a) + len(b), {"diff": d, "lo": lo, "hi": hi})
+
+
+def _truncation_points(record: dict, key: str) -> list[tuple[float, float]]:
+    """(psi, final value) of a run's truncation sweep; untruncated (psi none) as +inf."""
+    out = []
+    if record.get("status") != "finished":
+        return out
+    for m, v in (record.get("values") or {}).items():
+        if "~t=" not in m or m.rsplit("/", 1)[-1] != key or v.get("final") is None:
+            continue
+        psi = m.split("~t=", 1)[1].split("/", 1)[0]
+        out.append((math.inf if psi == "none" else float(psi), float(v["final"])))
+    return out
+
+
+def _trend(claim: Claim, records: list[dict], rule: VerdictRule) -> Verdict:
+    xs, ys = [], []
+    if claim.over == "axis":
+        rank = {label: i for i, label in enumerate(claim.order)}
+        for r in records:
+            label = (r.get("setting") or {}).get(claim.axis)
+            v = run_value(r, claim.metric, claim.value)
+            if label in rank and v is not None:
+                xs.append(rank[label])
+                ys.append(v)
+        along = f"along {claim.axis}: " + " -> ".join(claim.order)
+    else:  # tighter truncation = larger x
+        for r in records:
+            for psi, v in _truncation_points(r, claim.metric):
+                xs.append(-psi if psi != math.inf else -1e9)
+                ys.append(v)
+        along = "as the truncation threshold tightens"
+    rho, p = trend_test(xs, ys)
+    if rho is None:
+        return Verdict(claim, f"{len(ys)} values {along}", "too few distinct values", INCONCLUSIVE, len(ys))
+    # rho > 0: the metric grows along the order. The paper's direction:
+    grows = (claim.better == "higher") == (claim.direction == "improves")
+    ours = f"{claim.metric} {'rises' if rho > 0 else 'falls'} {along} ({len(ys)} values)"
+    return Verdict(claim, ours, f"Spearman rho = {rho:+.2f}, p = {p:.3g}",
+                   _rule(p < rule.alpha, (rho > 0) == grows), len(ys), {"rho": rho, "p": p})
+
+
+TESTS = {"paired-sign": _paired, "difference": _difference, "trend": _trend}
+
+
+def verdicts(claims: Iterable[Claim], records: list[dict], rule: VerdictRule = VerdictRule(),
+             reference_learned: bool = True) -> list[Verdict]:
+    """Every claim's verdict on the records; all ``inconclusive`` when the reference did not learn."""
+    out = []
+    for c in claims:
+        v = TESTS[c.test](c, [r for r in records if _matches(r, c.select)], rule)
+        if not reference_learned and v.verdict != INCONCLUSIVE:
+            v.detail["computed"] = v.verdict
+            v.verdict = INCONCLUSIVE
+            v.statistic += " (reference setting did not learn)"
+        out.append(v)
+    return out
+
+
+# -- health --------------------------------------------------------------------------------------------
+@dataclass
+class RunHealth:
+    collapsed: bool
+    best_at_first_eval: bool
+    diverged: bool
+
+
+def run_health(record: dict, health: Health) -> RunHealth:
+    collapsed = False
+    if health.collapsed_metric and health.collapsed_below is not None:
+        v = run_value(record, health.collapsed_metric, "final")
+        collapsed = v is not None and v < health.collapsed_below
+    first = False
+    if health.first_eval_metric:
+        pts = _series(record, health.first_eval_metric)
+        if len(pts) > 1:
+            pick = min if health.first_eval_better == "lower" else max
+            first = pick(pts, key=lambda p: p[1])[0] == pts[0][0]
+    return RunHealth(collapsed, first, record.get("status") == "diverged")
+
+
+@dataclass
+class HealthCounts:
+    runs: int = 0
+    collapsed: int = 0
+    best_at_first_eval: int = 0
+    diverged: int = 0
+
+    def add(self, h: RunHealth) -> None:
+        self.runs += 1
+        self.collapsed += h.collapsed
+        self.best_at_first_eval += h.best_at_first_eval
+        self.diverged += h.diverged
+
+    def text(self) -> str:
+        return f"{self.collapsed} / {self.best_at_first_eval} / {self.diverged} of {self.runs}"
+
+
+def health_counts(records: Iterable[dict], health: Health) -> HealthCounts:
+    counts = HealthCounts()
+    for r in records:
+        if r.get("status") in COUNTED:
+            counts.add(run_health(r, health))
+    return counts
+
+
+def converged(record: dict, c: Criterion, g_steps: int) -> bool | None:
+    """Best of the last quarter of training no more than ``tolerance`` better than the best before it."""
+    pts = _series(record, c.metric)
+    late = [v for s, v in pts if s > 0.75 * g_steps]
+    early = [v for s, v in pts if s <= 0.75 * g_steps]
+    if not late or not early:
+        return None
+    if c.better == "lower":
+        return min(late) >= (1 - c.tolerance) * min(early)
+    return max(late) <= (1 + c.tolerance) * max(early)
+
+
+@dataclass
+class ReferenceCheck:
+    seed: int
+    checks: list[tuple[str, bool | None, str]]  # (criterion, passed, what we measured)
+
+    @property
+    def passed(self) -> bool:
+        return all(ok for _, ok, _ in self.checks)
+
+
+def reference_health(records: list[dict], health: Health, g_steps: int) -> list[ReferenceCheck]:
+    """Every seed of the reference setting against the suite's criteria."""
+    out = []
+    for r in sorted((r for r in records if health.reference and _matches(r, health.reference)),
+                    key=lambda r: r["seed"]):
+        checks = []
+        for c in health.criteria:
+            if c.converged:
+                ok = converged(r, c, g_steps)
+                pts = _series(r, c.metric)
+                best = (min if c.better == "lower" else max)((v for _, v in pts), default=None)
+                checks.append((f"{c.metric} converged (last quarter within {c.tolerance:.0%})", ok,
+                               f"best {_fmt(best)}" if best is not None else "no series"))
+                continue
+            v = run_value(r, c.metric, "final")
+            ok = v is not None and (c.at_least is None or v >= c.at_least) and (c.at_most is None or v <= c.at_most)
+            bound = f">= {c.at_least:g}" if c.at_least is not None else f"<= {c.at_most:g}"
+            checks.append((f"final {c.metric} {bound}", ok, _fmt(v) if v is not None else "none"))
+        out.append(ReferenceCheck(r["seed"], checks))
+    return out

@@ -1,0 +1,128 @@
+"""Claims, verdicts and run health on hand-made records (no training)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ganzoo.verdicts import (AGREES, DISAGREES, INCONCLUSIVE, Claim, Criterion, Health, bootstrap_diff,
+                             health_counts, reference_health, sign_test, verdicts)
+
+
+def rec(setting, seed, fid=None, is_=None, status="finished", series=None, extra=None):
+    values = {}
+    if fid is not None:
+        values["fid2k@mnist-cnn/fid"] = {"best": fid, "best_step": 100, "final": fid, "protocol_hash": "h1"}
+    if is_ is not None:
+        values["is2k@mnist-cnn/is"] = {"best": is_, "best_step": 100, "final": is_, "protocol_hash": "h2"}
+    values.update(extra or {})
+    return {"key": f"{setting}-{seed}", "setting": setting, "seed": seed, "status": status,
+            "values": values, "series": series or []}
+
+
+def paired_records(treatment_better: int, treatment_worse: int):
+    out = []
+    for i in range(treatment_better + treatment_worse):
+        base = 30.0 + i
+        treat = base - 2 if i < treatment_better else base + 2
+        for seed in (0, 1):
+            out.append(rec({"opt": f"o{i}", "method": "bn"}, seed, fid=base + seed * 0.1))
+            out.append(rec({"opt": f"o{i}", "method": "selfmod"}, seed, fid=treat + seed * 0.1))
+    return out
+
+
+PAIRED = Claim(id="p", claim="self-mod lowers FID", paper="86%", metric="fid", test="paired-sign",
+               axis="method", baseline="bn", treatment="selfmod")
+
+
+def test_sign_test_matches_the_binomial():
+    assert sign_test(10, 0) == pytest.approx(2 / 2 ** 10)
+    assert sign_test(3, 3) == pytest.approx(1.0)
+    assert sign_test(0, 0) is None
+
+
+@pytest.mark.parametrize("better,worse,expected", [(12, 0, AGREES), (0, 12, DISAGREES), (7, 5, INCONCLUSIVE)])
+def test_paired_sign_verdict_follows_the_rule(better, worse, expected):
+    (v,) = verdicts([PAIRED], paired_records(better, worse))
+    assert v.verdict == expected
+    assert v.detail["wins"] == better and v.detail["losses"] == worse
+    assert v.n == better + worse
+
+
+def test_an_unlearned_reference_makes_every_verdict_inconclusive():
+    (v,) = verdicts([PAIRED], paired_records(12, 0), reference_learned=False)
+    assert v.verdict == INCONCLUSIVE and v.detail["computed"] == AGREES
+
+
+def test_difference_uses_a_bootstrap_interval_in_the_papers_direction():
+    recs = [rec({"row": "4"}, s, fid=20 + 0.1 * s) for s in range(3)]
+    recs += [rec({"row": "1"}, s, fid=30 + 0.1 * s) for s in range(3)]
+    claim = Claim(id="d", claim="bigger batch lowers FID", paper="18.65 -> 12.39", metric="fid",
+                  test="difference", a={"row": "4"}, b={"row": "1"})
+    (v,) = verdicts([claim], recs)
+    assert v.verdict == AGREES and v.detail["hi"] < 0
+    flipped = claim.model_copy(update={"a": {"row": "1"}, "b": {"row": "4"}})
+    assert verdicts([flipped], recs)[0].verdict == DISAGREES
+    noisy = [rec({"row": "4"}, s, fid=f) for s, f in enumerate([10, 40, 25])]
+    noisy += [rec({"row": "1"}, s, fid=f) for s, f in enumerate([12, 38, 26])]
+    assert verdicts([claim], noisy)[0].verdict == INCONCLUSIVE
+
+
+def test_bootstrap_interval_contains_the_difference_and_is_seeded():
+    d, lo, hi = bootstrap_diff([1.0, 2.0, 3.0], [2.0, 3.0, 4.0], n=2000, seed=1)
+    assert d == pytest.approx(-1.0) and lo <= d <= hi
+    assert bootstrap_diff([1.0, 2.0, 3.0], [2.0, 3.0, 4.0], n=2000, seed=1) == (d, lo, hi)
+
+
+def test_trend_over_an_ordered_axis():
+    order = ["a", "b", "c", "d"]
+    recs = [rec({"row": r}, s, extra={"swd2k/swd_avg": {"final": 100 - 20 * i + s, "best": None,
+                                                         "best_step": None, "protocol_hash": "s"}})
+            for i, r in enumerate(order) for s in range(3)]
+    claim = Claim(id="t", claim="SWD falls", paper="Table 1", metric="swd_avg", test="trend", axis="row",
+                  order=order)
+    (v,) = verdicts([claim], recs)
+    assert v.verdict == AGREES and v.detail["rho"] < 0
+    assert verdicts([claim.model_copy(update={"order": order[::-1]})], recs)[0].verdict == DISAGREES
+
+
+def test_trend_over_truncation_thresholds():
+    def sweep(seed):
+        vals = {}
+        for psi, is_ in (("none", 3.0), ("1", 3.5), ("0.5", 4.0), ("0.1", 4.5)):
+            vals[f"is2k@mnist-cnn~t={psi}/is"] = {"final": is_ + 0.01 * seed, "best": None, "best_step": None,
+                                                  "protocol_hash": "x"}
+        return rec({"ortho": "on"}, seed, extra=vals)
+    claim = Claim(id="tr", claim="truncation raises IS", paper="Fig. 2", metric="is", better="higher",
+                  test="trend", over="truncation")
+    (v,) = verdicts([claim], [sweep(s) for s in range(3)])
+    assert v.verdict == AGREES and v.detail["rho"] > 0
+
+
+def test_claims_reject_missing_fields():
+    with pytest.raises(ValueError, match="needs axis"):
+        Claim(id="x", claim="c", paper="p", metric="fid", test="paired-sign", baseline="a", treatment="b")
+
+
+def test_health_counts_collapse_first_eval_and_divergence():
+    h = Health(collapsed_metric="is", collapsed_below=2.0, first_eval_metric="fid")
+    good = rec({"r": "1"}, 0, fid=20, is_=8, series=[(50, "fid2k@mnist-cnn/fid", 90.0),
+                                                     (100, "fid2k@mnist-cnn/fid", 20.0)])
+    bad = rec({"r": "1"}, 1, fid=90, is_=1.1, series=[(50, "fid2k@mnist-cnn/fid", 60.0),
+                                                      (100, "fid2k@mnist-cnn/fid", 90.0)])
+    dead = rec({"r": "1"}, 2, fid=80, status="diverged")
+    c = health_counts([good, bad, dead], h)
+    assert (c.runs, c.collapsed, c.best_at_first_eval, c.diverged) == (3, 1, 1, 1)
+
+
+def test_reference_criteria_on_every_seed():
+    series = [(s, "fid2k@mnist-cnn/fid", v) for s, v in ((250, 40.0), (500, 20.0), (750, 19.5), (1000, 19.4))]
+    still_falling = [(s, "fid2k@mnist-cnn/fid", v) for s, v in ((250, 40.0), (500, 30.0), (750, 25.0), (1000, 15.0))]
+    h = Health(reference={"arch": "resnet"}, criteria=[Criterion(metric="is", at_least=7.0),
+                                                       Criterion(metric="fid", converged=True)])
+    recs = [rec({"arch": "resnet"}, 0, fid=19.4, is_=8.1, series=series),
+            rec({"arch": "resnet"}, 1, fid=15.0, is_=7.5, series=still_falling),
+            rec({"arch": "sndcgan"}, 0, fid=50, is_=2.0)]
+    checks = reference_health(recs, h, g_steps=1000)
+    assert [c.seed for c in checks] == [0, 1]
+    assert checks[0].passed and not checks[1].passed
+    assert [ok for _, ok, _ in checks[1].checks] == [True, False]
