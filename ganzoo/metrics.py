@@ -130,8 +130,15 @@ class FakeImages:
             G = standing_statistics(G, warm, settings.standing_batches, settings.batch_size)
         self.G = G
 
-    @torch.no_grad()
+    limit: int | None = None  # generated images are unlimited; a real split is not (RealImages)
+
     def batches(self, n: int, desc: str = "generating") -> Iterator[torch.Tensor]:
+        for images, _ in self.labelled_batches(n, desc):
+            yield images
+
+    @torch.no_grad()
+    def labelled_batches(self, n: int, desc: str = "generating") -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """(uint8 images, the class labels they were generated for, or None when unconditional)."""
         s = self.settings
         sampler = LatentSampler(self.G.z_dim, self.cfg.train.latent, self.info.num_classes, s.seed,
                                 self.device, s.truncation)
@@ -140,10 +147,33 @@ class FakeImages:
         while done < n:
             b = min(s.batch_size, n - done)
             z, y = sampler.sample(b)
-            yield to_uint8(self.G(z, y)).cpu()
+            yield to_uint8(self.G(z, y)).cpu(), (None if y is None else y.cpu())
             done += b
             bar.update(b)
         bar.close()
+
+
+class RealImages:
+    """Real images standing in for generated ones: the real-data reference of a metric protocol.
+
+    The images come from a split the protocol does not compare against (see
+    :func:`evaluate_real_reference`), so FID/KID are those of two disjoint real sets, IS and MS-SSIM
+    those of real digits, and the class accuracy that of the classifier on real labelled images.
+    """
+
+    def __init__(self, data: ImageData, info: DataInfo, split: str, batch_size: int) -> None:
+        self.data, self.info, self.split, self.batch_size = data, info, split, batch_size
+        self.limit = len(data)
+
+    def batches(self, n: int, desc: str = "real") -> Iterator[torch.Tensor]:
+        for images, _ in self.labelled_batches(n, desc):
+            yield images
+
+    def labelled_batches(self, n: int, desc: str = "real") -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        n = min(n, len(self.data))
+        for i in range(0, n, self.batch_size):
+            j = min(n, i + self.batch_size)
+            yield self.data.images[i:j], (None if self.data.labels is None else self.data.labels[i:j])
 
 
 # -- the context metrics compute in ----------------------------------------------------------------
@@ -151,7 +181,7 @@ class FakeImages:
 class MetricContext:
     """What a metric's ``compute`` works with. Images are uint8 NCHW; features are numpy float32."""
 
-    fake: FakeImages
+    fake: FakeImages | RealImages
     cfg: RunConfig
     settings: EvalSettings
     registry: Any
@@ -280,3 +310,33 @@ def evaluate(checkpoint_path: str | Path, metrics: list[str], settings: EvalSett
                               f"the data is set to {data.resolution}px")
         cfg = cfg.model_copy(update={"data": data})
     return evaluate_generator(G, cfg, info, metrics, settings, registry)
+
+
+def reference_split(spec: Any) -> str:
+    """The split real images stand in for generated ones from: never the one the protocol compares
+    against ("train" when it compares with test images, else "test", unseen by a shipped classifier)."""
+    compared = spec.protocol.get("split") or spec.protocol.get("real_split")
+    return "train" if compared == "test" else "test"
+
+
+def evaluate_real_reference(cfg: RunConfig, info: DataInfo, metrics: list[str], settings: EvalSettings,
+                            registry: Any) -> list[MetricResult]:
+    """Each protocol's value for real images in place of generated ones (the tables' real-data row).
+
+    The protocol (and so its hash) is the generator protocol's with ``generator`` set to
+    ``real-<split>``; the image counts actually used are in it as for any metric.
+    """
+    results = []
+    for m in metrics:
+        spec = registry.get("metrics", m, where="--metrics")
+        split = reference_split(spec)
+        ctx = MetricContext(None, cfg, settings, registry)  # type: ignore[arg-type]
+        ctx.fake = RealImages(ctx.real_data(split), info, split, settings.batch_size)
+        t0 = time.time()
+        name, protocol = _protocol(spec, ctx)
+        protocol.update(generator=f"real-{split}", bn=None, truncation=None, latent_seed=None)
+        ctx.notes = {}
+        values = {k: float(v) for k, v in spec.compute(ctx).items()}
+        protocol.update(ctx.notes)
+        results.append(MetricResult(name, values, protocol, protocol_hash(protocol), time.time() - t0))
+    return results

@@ -15,6 +15,8 @@ Counts and splits follow the papers' code where they define one:
   same count, capped by the size of the train split.
 * ``msssim10k``: PGGAN's MS-SSIM over 10,000 pairs of consecutive generated images (20,000
   images; notes B.8). ``msssim1k`` is the CPU-scale variant.
+* ``cacc2k`` / ``cacc10k``: for class-conditional generators, the fraction of generated images the
+  extractor's classifier puts in the class they were generated for (value ``cacc``).
 * ``modes25k``: the stacked-MNIST mode test of the PGGAN paper's appendix (Metz et al.): 25,600
   generated images, each channel classified by the shipped MNIST classifier, covered modes and
   KL(histogram || uniform) over the 1,000 modes. ``modes10k`` (10,240 images) is the CPU-scale
@@ -57,6 +59,7 @@ def fid(ctx: MetricContext, n_fake: int, n_real: int, split: str) -> dict[str, f
 
 def inception_score(ctx: MetricContext, n_fake: int) -> dict[str, float]:
     probs = _softmax(ctx.fake_features(n_fake)["logits"])
+    ctx.notes.update(n_fake_used=len(probs))
     mean, std = scores.inception_score(probs, splits=SPLITS)
     return {"is": mean, "is_std": std}
 
@@ -90,7 +93,7 @@ def sliced_wasserstein(ctx: MetricContext, n: int) -> dict[str, float]:
     res = ctx.cfg.data.resolution
     if res < 16:
         raise ConfigError(f"SWD needs images of at least 16 px (its coarsest level); these are {res} px")
-    n = min(n, len(ctx.real_data("train")))
+    n = min(n, len(ctx.real_data("train")), ctx.fake.limit or n)  # a real-data reference has a limit
     ctx.notes.update(n_fake_used=n, n_real_used=n)
     real = swd.SWDAccumulator(res, seed=ctx.settings.seed)
     fake = swd.SWDAccumulator(res, seed=ctx.settings.seed + 1)
@@ -121,8 +124,27 @@ def stacked_modes(ctx: MetricContext, n_fake: int) -> dict[str, float]:
     model = load_digits_classifier()
     ctx.notes["classifier_sha256"] = DIGITS_CLASSIFIER_INFO["sha256"]
     preds = [predict_stacked(model, batch) for batch in ctx.fake_batches(n_fake)]
+    ctx.notes.update(n_fake_used=sum(len(p) for p in preds))
     covered, kl = scores.mode_coverage(torch.cat(preds).numpy(), num_modes=1000)
     return {"modes": covered, "kl": kl}
+
+
+def class_accuracy(ctx: MetricContext, n_fake: int) -> dict[str, float]:
+    """Fraction of generated images the extractor's classifier assigns to the class they were
+    generated for (class-conditional generators only)."""
+    if not ctx.fake.info.num_classes:
+        raise ConfigError("the class-accuracy metric (cacc) needs a class-conditional generator and labelled data")
+    ext = ctx.extractor()
+    right = total = 0
+    with torch.no_grad():
+        for images, labels in ctx.fake.labelled_batches(n_fake):
+            if labels is None:
+                raise ConfigError("the class-accuracy metric (cacc) needs a class-conditional generator")
+            pred = ext(images.to(ctx.settings.device))["logits"].argmax(1).cpu()
+            right += int((pred == labels).sum())
+            total += len(labels)
+    ctx.notes.update(n_fake_used=total)
+    return {"cacc": right / total}
 
 
 def _spec(name: str, fn, algorithm: str, uses_extractor: bool = False, fixed: dict | None = None,
@@ -153,6 +175,8 @@ PROTOCOLS = [
     _feature("kid2k", kid, "kid-cubic-100x1000", n_fake=2_000, n_real=2_000, split="test"),
     _feature("pr10k", precision_recall, "precision-recall-k3", n_fake=10_000, n_real=10_000, split="test"),
     _feature("pr2k", precision_recall, "precision-recall-k3", n_fake=2_000, n_real=2_000, split="test"),
+    _feature("cacc2k", class_accuracy, "classifier-accuracy-on-conditioning-labels", n_fake=2_000),
+    _feature("cacc10k", class_accuracy, "classifier-accuracy-on-conditioning-labels", n_fake=10_000),
     _spec("swd16k", sliced_wasserstein, "pggan-swd", fixed=SWD, n=16_384),
     _spec("swd2k", sliced_wasserstein, "pggan-swd", fixed=SWD, n=2_048),
     _spec("msssim10k", ms_ssim, "pggan-ms-ssim", fixed=MSSSIM, pairs=10_000),
