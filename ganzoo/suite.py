@@ -24,6 +24,7 @@ from ganzoo.config import (
 )
 from ganzoo.config import Strict as _Strict
 from ganzoo.errors import ConfigError
+from ganzoo.verdicts import Claim, Health, VerdictRule
 
 
 class AxisValue(_Strict):
@@ -124,6 +125,12 @@ class Suite(_Strict):
     plot: dict[str, str] = Field(default_factory=dict, description="paired plot: metric, baseline, treatment")
     plots: list[PlotSpec] = Field(default_factory=list)
     sweep: Sweep | None = None
+    claims: list[Claim] = Field(default_factory=list, description="the paper's claims this suite tests")
+    health: Health = Field(default_factory=Health, description="collapse, first-eval and reference criteria")
+    verdicts: VerdictRule = Field(default_factory=VerdictRule, description="the rule from statistic to verdict")
+    reference_metrics: list[str] = Field(
+        default_factory=list, description="protocols evaluated on real images for the real-data reference "
+        "(default: the scale's eval metrics)")
 
     def scale(self, name: str) -> Scale:
         if name not in self.scales:
