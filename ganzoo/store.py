@@ -1,7 +1,8 @@
 """The result store of the benchmark runner: one embedded SQLite file (WAL) beside the run directories.
 
 ``runs`` holds every run of every suite and scale (keyed by the hash of its resolved config) with its
-state; ``results`` the best-during-training and final value of every metric value; ``series`` the
+state; ``reference`` the real-data reference value of each metric value (real images in place of
+generated ones, :func:`ganzoo.metrics.evaluate_real_reference`); ``results`` the best-during-training and final value of every metric value; ``series`` the
 metric time series. Only the parent process writes (executors return outcomes to it), and each
 write is a short transaction, so a killed suite leaves a consistent store and resumes from it.
 """
@@ -29,6 +30,11 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE TABLE IF NOT EXISTS invocations (
     suite TEXT NOT NULL, scale TEXT NOT NULL, started REAL NOT NULL, seconds REAL NOT NULL,
     executor TEXT, ran INTEGER
+);
+CREATE TABLE IF NOT EXISTS reference (
+    suite TEXT NOT NULL, scale TEXT NOT NULL, metric TEXT NOT NULL, protocol_hash TEXT NOT NULL,
+    value REAL, protocol TEXT NOT NULL,
+    PRIMARY KEY (suite, scale, metric)
 );
 CREATE TABLE IF NOT EXISTS series (
     key TEXT NOT NULL, step INTEGER NOT NULL, metric TEXT NOT NULL, value REAL,
@@ -122,3 +128,17 @@ class Store:
     def series(self, key: str) -> list[tuple[int, str, float]]:
         return self.db.execute("SELECT step, metric, value FROM series WHERE key = ? ORDER BY step, metric",
                                (key,)).fetchall()
+
+    def add_reference(self, suite: str, scale: str, metric: str, protocol_hash: str, value: float,
+                      protocol: dict[str, Any]) -> None:
+        """Store (or replace) the real-data reference value of ``metric`` ("fid2k@mnist-cnn/fid")."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO reference VALUES (?, ?, ?, ?, ?, ?)",
+                            (suite, scale, metric, protocol_hash, value, json.dumps(protocol, sort_keys=True,
+                                                                                   default=str)))
+
+    def references(self, suite: str, scale: str) -> list[dict[str, Any]]:
+        return [{"metric": m, "protocol_hash": h, "value": v, "protocol": json.loads(p)}
+                for m, h, v, p in self.db.execute(
+                    "SELECT metric, protocol_hash, value, protocol FROM reference WHERE suite = ? AND scale = ?"
+                    " ORDER BY metric", (suite, scale))]

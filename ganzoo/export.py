@@ -1,0 +1,85 @@
+"""A compact, committed export of a suite's store: one JSON line per run, from which the report is rebuilt.
+
+``results/<suite>.runs.jsonl`` (or ``<suite>-<scale>.runs.jsonl``) holds, in this order:
+
+* one ``{"kind": "suite", ...}`` line: suite, scale, the export's format version;
+* one ``{"kind": "invocation", ...}`` line per ``ganzoo bench`` invocation (start, seconds, executor,
+  runs it trained), so the report's wall-time figures come back too;
+* one ``{"kind": "reference", ...}`` line per real-data reference value;
+* one ``{"kind": "run", ...}`` line per run: config hash, setting, seed, status, steps, seconds,
+  error, every metric value (best, best step, final, protocol hash) and its series.
+
+The resolved config of each run is kept too (the report's header reads the dataset, networks and
+evaluation from it). :func:`load_export` turns the file back into an in-memory :class:`Store`, so
+``ganzoo report`` on a fresh clone, with no ``runs/`` folder, renders exactly what the bench rendered.
+Torch-free.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ganzoo.errors import GanzooError
+from ganzoo.store import Store
+
+FORMAT = 1
+
+
+def export_lines(store: Store, suite: str, scale: str) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = [{"kind": "suite", "suite": suite, "scale": scale, "format": FORMAT}]
+    for started, seconds, executor, ran in store.invocations(suite, scale):
+        lines.append({"kind": "invocation", "started": started, "seconds": seconds, "executor": executor,
+                      "ran": ran})
+    for ref in store.references(suite, scale):
+        lines.append({"kind": "reference", **ref})
+    for rec in store.records(suite, scale):
+        lines.append({"kind": "run", "key": rec["key"], "setting": rec["setting"], "seed": rec["seed"],
+                      "status": rec["status"], "step": rec["step"], "seconds": rec["seconds"],
+                      "error": rec["error"], "values": rec["values"],
+                      "series": [list(s) for s in store.series(rec["key"])],
+                      "config": json.loads(rec["config"]) if rec.get("config") else None})
+    return lines
+
+
+def write_export(store: Store, suite: str, scale: str, path: Path) -> Path:
+    """Write the export atomically (one line per entry, keys sorted, so diffs stay readable)."""
+    from ganzoo.checkpoint import atomic_write_text
+
+    text = "".join(json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n"
+                   for line in export_lines(store, suite, scale))
+    atomic_write_text(path, text)
+    return path
+
+
+def load_export(path: Path, store_path: str | Path = ":memory:") -> tuple[Store, str, str]:
+    """An (in-memory) store holding exactly what the export holds; returns (store, suite, scale)."""
+    try:
+        lines = [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
+    except (OSError, ValueError) as e:
+        raise GanzooError(f"{path}: not a ganzoo results export ({e})") from None
+    if not lines or lines[0].get("kind") != "suite":
+        raise GanzooError(f"{path}: not a ganzoo results export (no suite line first)")
+    head = lines[0]
+    if head.get("format") != FORMAT:
+        raise GanzooError(f"{path}: export format {head.get('format')} (this ganzoo reads {FORMAT})")
+    suite, scale = head["suite"], head["scale"]
+    store = Store(store_path)
+    for line in lines[1:]:
+        kind = line.get("kind")
+        if kind == "invocation":
+            row = store.start_invocation(suite, scale, line["started"], line["executor"])
+            store.update_invocation(row, line["seconds"], line["ran"])
+        elif kind == "reference":
+            store.add_reference(suite, scale, line["metric"], line["protocol_hash"], line["value"],
+                                line.get("protocol") or {})
+        elif kind == "run":
+            config = json.dumps(line["config"], sort_keys=True) if line.get("config") else ""
+            store.add_run(line["key"], suite, scale, line["setting"], line["seed"], config, "")
+            store.set_status(line["key"], line["status"], line["step"], line["seconds"], line["error"])
+            results = [{"metric": m, **v} for m, v in line["values"].items()]
+            store.record(line["key"], results, [tuple(s) for s in line["series"]])
+        else:
+            raise GanzooError(f"{path}: unknown line kind {kind!r}")
+    return store, suite, scale
