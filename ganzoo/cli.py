@@ -357,28 +357,31 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
               show_default=True, help="Where the suite's result store is.")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True)
+@click.option("--html", is_flag=True, help="Also write the suite's HTML page and results/index.html.")
 @user_errors
-def report(suite_name: str, scale: str, out: Path, results: Path) -> None:
+def report(suite_name: str, scale: str, out: Path, results: Path, html: bool) -> None:
     """Regenerate a suite's tables from its result store (no training).
 
     \b
-    Example:
+    Examples:
       ganzoo report --suite selfmod-robustness --scale cpu
+      ganzoo report --suite selfmod-robustness --scale cpu --html   # then open results/index.html
     """
     from ganzoo.bench import STORE_FILE, write_report
     from ganzoo.registry import get_registry
     from ganzoo.store import Store
     from ganzoo.suite import find_suite
 
-    suite = find_suite(suite_name, get_registry())
+    reg = get_registry()
+    suite = find_suite(suite_name, reg)
     if not (out / STORE_FILE).exists():
         raise GanzooError(f"no result store at {out / STORE_FILE}; run `ganzoo bench --suite {suite_name}` first")
     store = Store(out / STORE_FILE)
     if not store.records(suite.name, scale):
         raise GanzooError(f"the store holds no runs of {suite.name} at scale {scale!r}")
-    path = write_report(suite, scale, store, results)
+    path = write_report(suite, scale, store, results, reg, html=html)
     store.close()
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {path}" + (f", {path.with_suffix('.html')} and {path.parent / 'index.html'}" if html else ""))
 
 
 @main.command()
