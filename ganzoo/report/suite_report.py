@@ -76,6 +76,21 @@ def _joined(values: set) -> str:
     return ", ".join(sorted(map(str, values))) or "—"
 
 
+def _overridden(suite: Any, scale: str, cfgs: list[dict]) -> str:
+    """A note when the runs' dataset is not one the suite's scale names (``ganzoo bench --dataset``)."""
+    named = {str((suite.base.get("data") or {}).get("name", ""))}
+    named |= {str(v.set["data.name"]) for a in suite.axes for v in a.values if "data.name" in v.set}
+    if "data.name" in suite.scales[scale].set:
+        named = {str(suite.scales[scale].set["data.name"])} | {
+            str(v.set["data.name"]) for a in suite.axes for v in a.values if "data.name" in v.set}
+    used = {str(c["data"]["name"]) for c in cfgs}
+    other = sorted(used - named)
+    if not other:
+        return ""
+    return (f" -- but these runs use data.name = {', '.join(other)}, set on the command line "
+            f"(`--dataset`), so the description's dataset does not apply")
+
+
 def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[tuple]) -> list[str]:
     """The lines above the tables: what was run, on what, with which extractor, how long it took."""
     cfgs = [r.config for r in records if r.config and "data" in r.config]
@@ -94,7 +109,7 @@ def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[t
         f"`ganzoo report --suite {suite.name} --scale {scale}`); do not edit by hand.",
         "",
         f"- **Paper:** {suite.paper}",
-        f"- **Scale:** `{scale}`: {sc.description}",
+        f"- **Scale:** `{scale}`: {sc.description}{_overridden(suite, scale, cfgs)}",
         f"- **Dataset:** {datasets}",
         f"- **Networks:** {_joined({c['model']['name'] for c in cfgs})}, "
         f"{_joined({c['train']['g_steps'] for c in cfgs})} generator steps, "
