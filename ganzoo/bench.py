@@ -228,6 +228,10 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
               progress: bool = True) -> BenchSummary:
     """Run every unfinished run of ``suite`` at ``scale`` and regenerate its tables."""
     t0 = time.time()
+    if results_dir is not None:  # a bad [[tables]]/[[plots]] entry fails now, not after hours of training
+        from ganzoo.report import validate_kinds
+
+        validate_kinds(suite, registry)
     runs = expand(suite, scale, registry, extra_set, seeds)
     store = Store(out / STORE_FILE)
     threads = {}

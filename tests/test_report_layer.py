@@ -283,3 +283,21 @@ def test_artifacts_round_trip_and_no_renderer_opens_a_run_dir(tmp_path, suite, r
     assert recs[0].kimg == {2: 0.032, 4: 0.096} and recs[0].grid == png(2) and recs[0].sv[0]["G"] == {"a": 1.0}
     out = write_suite_report(suite, "smoke", recs, tmp_path / "res" / "tiny.md", registry=registry)
     assert (out.parent / "tiny-samples.png").exists() and (out.parent / "tiny-swd.png").exists()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('kind = "metrics"', 'kind = "metricz"'), "table 1 ('T1'): unknown table kind 'metricz'"),
+    (('metrics = ["swd_avg", "ms_ssim"]', 'metrics = ["swd_avg"]\nmetric_s = 1'),
+     "table 1 ('T1'), kind 'metrics': metric_s: unknown key"),
+    (('x = "kimg"', 'x = "time"'), "plot 1 ('SWD against kimg'), kind 'series': x: Input should be 'step' or 'kimg'"),
+])
+def test_bad_table_entries_fail_before_any_run(tmp_path, registry, edit, message):
+    from ganzoo.bench import LocalExecutor, run_suite
+    from ganzoo.errors import ConfigError
+
+    p = tmp_path / "tiny.toml"
+    p.write_text(SUITE.replace(*edit))
+    with pytest.raises(ConfigError) as err:
+        run_suite(load_suite(p), "smoke", tmp_path / "runs", registry, LocalExecutor(), tmp_path / "results")
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "runs").exists()  # nothing trained, no store made
