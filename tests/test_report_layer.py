@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ganzoo.errors import GanzooError
-from ganzoo.report import Context, MixedProtocols, NotAvailable, RunRecord, coerce, load_records
+from ganzoo.report import Context, MixedProtocols, NotAvailable, RunRecord, load_records
 from ganzoo.report.suite_report import header, write_suite_report
 from ganzoo.store import Store
 from ganzoo.suite import load_suite

@@ -142,12 +142,11 @@ def _procedure_line(table: TableData, spread: bool = True) -> str:
 
 
 def best_of_rows(records: list, spec: BestOfSpec, ctx) -> Rows:
-    """Markdown for Table 2: per row, ours per column (best of the ``minimize_over`` axes), the paper beside.
+    """Table 2: per row, ours per column (best of the ``minimize_over`` axes), the paper beside.
 
-    ``spec``: ``metric``, ``rows``, ``columns``, ``minimize_over``, optional ``value`` ("best"),
-    ``lower_is_better`` (True), ``title``, ``column_order``, ``digits`` (2). ``paper``: published
-    numbers ``{"row": {axis: label, ...} or "best", "column": label, "value": x, "dataset": name,
-    "cite": "..."}``, shown in ``paper (<dataset>): <column>`` columns. A cell of ours reads
+    Published numbers of the suite for the spec's metric (``{"row": {axis: label, ...} or "best",
+    "column": label, "value": x, "dataset": name, "cite": "..."}``) are shown in
+    ``paper (<dataset>): <column>`` columns. A cell of ours reads
     ``median [min, max]`` (the winning setting's median and range over its seeds), ``†`` when that
     setting had a diverged run; the last columns name the winning setting's ``minimize_over`` labels.
     """
@@ -197,9 +196,9 @@ def _paper_reduction(paper: list[dict], rows: list[str], rk, dataset: str, base:
 
 
 def reductions_rows(records: list, spec: BestOfSpec, ctx) -> Rows:
-    """Markdown for Table 3: per row, ``100 * (base - treat) / base`` of the best-of values, the paper beside.
+    """Table 3: per row, ``100 * (base - treat) / base`` of the best-of values, the paper beside.
 
-    ``spec`` as for :func:`table_best_of`, plus ``baseline`` ("bn") and ``treatment`` ("selfmod").
+    The spec as for :func:`best_of_rows`, with ``baseline`` ("bn") and ``treatment`` ("selfmod").
     The paper's reduction per row comes from an entry with ``"column": "reduction"`` if given, else
     from its baseline and treatment values (Table 2).
     """
@@ -240,12 +239,9 @@ def reductions_rows(records: list, spec: BestOfSpec, ctx) -> Rows:
 
 
 def paired_rows(records: list, spec: PairedSpec, ctx) -> Rows:
-    """Markdown for the paired comparison: wins/losses/ties, win rate and sign-test p.
+    """The paired comparison: wins/losses/ties, win rate and sign-test p, overall and per ``by`` axis.
 
-    ``spec``: ``metric``, optional ``value``, ``lower_is_better``, ``method_axis`` ("method"),
-    ``baseline`` ("bn"), ``treatment`` ("selfmod"), ``tie_tol`` (0), ``by`` (an axis or list of axes
-    to break the count down by, e.g. "arch" or ["dataset", "arch"]), ``title``. The paper's headline
-    (124/144) belongs in ``caption``, given by the caller.
+    The paper's headline (124/144), when the spec gives one, is a caption line.
     """
     s = spec.model_dump()
     metric = ctx.metric(spec.metric)
@@ -282,13 +278,13 @@ def draw_paired(records: list, spec: PairedPlotSpec, ctx, fig) -> str | bool:
 
     Points are coloured by the setting's ``label_axis`` label; both axes are logarithmic when the
     values span more than 10x. A text box gives the win count and sign-test p. Non-finite values are
-    left out (and counted in the box). The PNG is written atomically.
+    left out (and counted in the box). Returns the figure's alt text, or False with nothing to plot.
     """
     from ganzoo.report.figures import legend_outside, title as set_title
 
     metric = ctx.metric(spec.metric)
     paired = _paired(records, metric, method_axis=spec.method_axis, baseline=spec.baseline,
-                           treatment=spec.treatment, value=spec.value, lower_is_better=spec.lower_is_better)
+                     treatment=spec.treatment, value=spec.value, lower_is_better=spec.lower_is_better)
     if not paired.pairs:
         return False
     label_axis = spec.label_axis
