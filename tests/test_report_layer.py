@@ -301,3 +301,15 @@ def test_bad_table_entries_fail_before_any_run(tmp_path, registry, edit, message
         run_suite(load_suite(p), "smoke", tmp_path / "runs", registry, LocalExecutor(), tmp_path / "results")
     assert message in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "runs").exists()  # nothing trained, no store made
+
+
+def test_verdicts_have_their_place_first_in_markdown_and_html(tmp_path, suite, registry):
+    from ganzoo.report import Rows
+    from ganzoo.report.suite_report import Section
+
+    claim = Section("table", "Claim: a beats b", ["sign test over seeds"], Rows(["claim", "verdict"], [["a < b", "holds"]]))
+    md = write_suite_report(suite, "smoke", records(), tmp_path / "tiny.md", registry=registry, html=True,
+                            verdicts=[claim]).read_text()
+    assert md.index("## Verdicts") < md.index("### Claim: a beats b") < md.index("### T1")
+    page = (tmp_path / "tiny.html").read_text()
+    assert page.index('id="verdicts"') < page.index("Claim: a beats b") < page.index('id="tables"')

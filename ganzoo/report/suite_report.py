@@ -163,9 +163,12 @@ def compute_sections(suite: Any, scale: str, records: list[RunRecord], path: Pat
     return sections
 
 
-def render_markdown(head: list[str], sections: list[Section]) -> str:
+def render_markdown(head: list[str], sections: list[Section], verdicts: list[Section] = ()) -> str:
+    """Header, then the verdicts (when a caller computed any), then every table and figure."""
     parts = list(head)
-    for s in sections:
+    if verdicts:
+        parts += ["## Verdicts", ""]
+    for s in [*verdicts, *sections]:
         if s.kind == "table":
             parts += [render_table(s.title, s.caption, s.rows.headers, s.rows.rows), ""]
         elif s.kind == "missing":
@@ -176,8 +179,11 @@ def render_markdown(head: list[str], sections: list[Section]) -> str:
 
 
 def write_suite_report(suite: Any, scale: str, records: list, path: Path, invocations: list[tuple] = (),
-                       registry: Any = None, html: bool = False) -> Path:
-    """Write the markdown, its figures and (``html``) the HTML page and results index for a suite."""
+                       registry: Any = None, html: bool = False, verdicts: list[Section] = ()) -> Path:
+    """Write the markdown, its figures and (``html``) the HTML page and results index for a suite.
+
+    ``verdicts``: computed claims (tables as :class:`Section`), shown first in both renderings.
+    """
     if registry is None:
         from ganzoo.registry import get_registry
 
@@ -186,10 +192,10 @@ def write_suite_report(suite: Any, scale: str, records: list, path: Path, invoca
     records = coerce(records)
     head = header(suite, scale, records, list(invocations))
     sections = compute_sections(suite, scale, records, path, registry)
-    write_atomic(path, render_markdown(head, sections))
+    write_atomic(path, render_markdown(head, sections, list(verdicts)))
     if html:
         from ganzoo.report.html import write_index, write_suite_page
 
-        write_suite_page(suite, scale, records, head, sections, path.with_suffix(".html"))
+        write_suite_page(suite, scale, records, head, sections, path.with_suffix(".html"), verdicts)
         write_index(path.parent)
     return path
