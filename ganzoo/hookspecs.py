@@ -156,12 +156,22 @@ def register_tables() -> list[TableKind]:
 
 @hookspec
 def register_figures() -> list[FigureKind]:
-    """Return kinds of results figures (``[[plots]] kind = "NAME"``): ``draw(records, spec, ctx, fig)``."""
+    """Return kinds of results figures a suite file can name (``[[plots]] kind = "NAME"``).
+
+    A :class:`~ganzoo.specs.FigureKind` has a pydantic ``spec`` (the plot's fields in the suite file,
+    with ``kind``, ``title`` and ``file``) and ``draw(records, spec, ctx, fig)``, which draws into a
+    fresh matplotlib ``Figure`` and returns False when there is nothing to plot (or the alt text).
+    The core saves the figure atomically as ``<suite>-<file>.png`` and links it from the markdown
+    and the HTML page; metric values are read through ``ctx.metric(key)`` as for tables.
+    """
 
 
 @hookspec
 def register_commands() -> list[CommandSpec]:
     """Return commands added to the ``ganzoo`` command line (click commands or groups).
 
-    The core never imports a plugin: ``ganzoo features train`` is the metrics plugin's command.
+    A :class:`~ganzoo.specs.CommandSpec` names the command and holds the ``click.Command`` (or
+    group). The core never imports a plugin: ``ganzoo features train`` is the metrics plugin's
+    command, found through this hook when its name is not a built-in command. A plugin command
+    with a built-in command's name is an error.
     """
