@@ -3,9 +3,11 @@
 from ganzoo.hookspecs import hookimpl
 from ganzoo.specs import (
     ArchitectureSpec,
+    CommandSpec,
     DataInfo,
     DatasetSpec,
     ExtractorSpec,
+    FigureKind,
     GrowthSchedule,
     LossSpec,
     MetricSpec,
@@ -15,15 +17,18 @@ from ganzoo.specs import (
     RegContext,
     RegularizerSpec,
     SuiteSpec,
+    TableKind,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArchitectureSpec",
+    "CommandSpec",
     "DataInfo",
     "DatasetSpec",
     "ExtractorSpec",
+    "FigureKind",
     "GrowthSchedule",
     "LossSpec",
     "MetricSpec",
@@ -33,6 +38,7 @@ __all__ = [
     "RegContext",
     "RegularizerSpec",
     "SuiteSpec",
+    "TableKind",
     "__version__",
     "hookimpl",
 ]

@@ -53,13 +53,14 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
             results += run_sweep(run_dir, job["sweep"], result.step)
         return {"key": job["key"], "status": result.status, "step": result.step,
-                "seconds": result.seconds, "results": results, "series": series, "error": None}
+                "seconds": result.seconds, "results": results, "series": series, "error": None,
+                "artifacts": collect_artifacts(run_dir)}
     except Exception as exc:  # a failed run is recorded, the suite goes on
         detail = f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, GanzooError):
             detail += "\n" + traceback.format_exc(limit=5)
         return {"key": job["key"], "status": "failed", "step": None, "seconds": time.time() - t0,
-                "results": [], "series": [], "error": detail}
+                "results": [], "series": [], "error": detail, "artifacts": collect_artifacts(run_dir)}
 
 
 def collect_metrics(run_dir: Path, status: str, g_steps: int) -> tuple[list[dict], list[tuple]]:
@@ -85,6 +86,37 @@ def collect_metrics(run_dir: Path, status: str, g_steps: int) -> tuple[list[dict
         results.append({"metric": name, "protocol_hash": info["protocol_hash"], "best": best,
                         "best_step": best_step, "final": final})
     return results, series
+
+
+def _jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a kill: the rest still counts
+            continue
+    return out
+
+
+def collect_artifacts(run_dir: Path) -> dict[str, Any]:
+    """What the report needs from a run directory, read once when the run ends (see ganzoo.store).
+
+    ``kimg``: images shown (thousands) per step from log.jsonl and metrics.jsonl, as the trainer
+    counted them; ``sv``: the singular-value records of sv.jsonl; ``samples``: the sample-grid
+    file names; ``grid``: the last grid of the run (the final one when it finished) as PNG bytes.
+    """
+    run_dir = Path(run_dir)
+    kimg = {}
+    for rec in _jsonl(run_dir / "log.jsonl") + _jsonl(run_dir / "metrics.jsonl"):
+        if "step" in rec and "kimg" in rec:
+            kimg[str(int(rec["step"]))] = float(rec["kimg"])
+    grids = sorted(p for p in (run_dir / "samples").glob("*.png")) if (run_dir / "samples").is_dir() else []
+    step_grids = [p for p in grids if p.name.startswith("step-")]
+    last = (step_grids or grids)[-1] if grids else None
+    return {"kimg": kimg, "sv": _jsonl(run_dir / "sv.jsonl"), "samples": [p.name for p in grids],
+            "grid": last.read_bytes() if last is not None else None}
 
 
 def collapse_result(run_dir: Path, cfg: Any) -> list[dict]:
@@ -196,6 +228,10 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
               progress: bool = True) -> BenchSummary:
     """Run every unfinished run of ``suite`` at ``scale`` and regenerate its tables."""
     t0 = time.time()
+    if results_dir is not None:  # a bad [[tables]]/[[plots]] entry fails now, not after hours of training
+        from ganzoo.report import validate_kinds
+
+        validate_kinds(suite, registry)
     runs = expand(suite, scale, registry, extra_set, seeds)
     store = Store(out / STORE_FILE)
     threads = {}
@@ -223,7 +259,7 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
         nonlocal ran
         ran += 1
         store.update_invocation(invocation, time.time() - t0, ran)
-        store.record(outcome["key"], outcome["results"], outcome["series"])
+        store.record(outcome["key"], outcome["results"], outcome["series"], outcome.get("artifacts"))
         store.set_status(outcome["key"], outcome["status"], outcome["step"], outcome["seconds"],
                          outcome["error"])
         counts["running"] -= 1
@@ -238,7 +274,7 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
     finally:
         bar.close()
         store.update_invocation(invocation, time.time() - t0, ran)
-    report = write_report(suite, scale, store, results_dir) if results_dir is not None else None
+    report = write_report(suite, scale, store, results_dir, registry) if results_dir is not None else None
     store.close()
     return BenchSummary(len(_unique(runs)), skipped, counts["finished"], counts["diverged"],
                         counts["failed"], time.time() - t0, report)
@@ -258,12 +294,13 @@ def report_path(results_dir: Path, suite: Suite, scale: str) -> Path:
     return results_dir / (f"{suite.name}.md" if scale == "cpu" else f"{suite.name}-{scale}.md")
 
 
-def write_report(suite: Suite, scale: str, store: Store, results_dir: Path) -> Path:
-    from ganzoo.results import write_suite_report
+def write_report(suite: Suite, scale: str, store: Store, results_dir: Path, registry: Any = None,
+                 html: bool = True) -> Path:
+    """The suite's markdown (and, with ``html``, its HTML page and the results index) from the store."""
+    from ganzoo.report import load_records, write_suite_report
 
     path = report_path(Path(results_dir), suite, scale)
-    records = store.records(suite.name, scale)
-    series = ({r["key"]: store.series(r["key"]) for r in records}
-              if any(p.kind == "series" for p in suite.plots) else {})
-    write_suite_report(suite, scale, records, path, store.invocations(suite.name, scale), series)
+    records = load_records(store, suite.name, scale)
+    write_suite_report(suite, scale, records, path, store.invocations(suite.name, scale), registry=registry,
+                       html=html)
     return path

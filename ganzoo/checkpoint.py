@@ -9,41 +9,16 @@ always uses ``torch.load(weights_only=True)``: a checkpoint cannot run code.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ganzoo.atomic import atomic_write_bytes, atomic_write_text  # noqa: F401  (re-exported)
 from ganzoo.errors import CheckpointError
 
 FORMAT = 1
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 LATEST = "checkpoint.pt"
-
-
-def atomic_write_bytes(path: Path, writer) -> None:
-    """Write a file through ``writer(fileobj)`` into a temp file beside it, fsync, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def save(state: dict[str, Any], path: str | Path) -> None:

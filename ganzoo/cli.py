@@ -30,7 +30,44 @@ def user_errors(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PluginGroup(click.Group):
+    """The top-level group: built-in commands, plus the commands plugins register (``register_commands``).
+
+    Plugins are loaded only when a name is not a built-in command (or when listing commands), so
+    ``ganzoo train`` never waits for them and the core never imports a plugin module.
+    """
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        from ganzoo.registry import get_registry
+
+        reg = get_registry()
+        out = {}
+        for name in reg.names("commands"):
+            if name in self.commands:
+                raise GanzooError(f"plugin {reg.provider('commands', name)!r} registers a command {name!r}, "
+                                  "which is a built-in command")
+            out[name] = reg.get("commands", name).command
+        return out
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        try:
+            extra = list(self._plugin_commands())
+        except GanzooError:
+            extra = []
+        return sorted(set(super().list_commands(ctx)) | set(extra))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, name)
+        if cmd is not None:
+            return cmd
+        try:
+            return self._plugin_commands().get(name)
+        except GanzooError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ganzoo")
 def main() -> None:
     """ganzoo: train, compare and extend GANs (PGGAN, BigGAN, self-modulation).
@@ -171,8 +208,6 @@ def eval_(checkpoint: Path, metrics: str, extractor: str | None, extractor_weigh
     """
     import json
 
-    from tabulate import tabulate
-
     from ganzoo.metrics import EvalSettings, evaluate
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -185,7 +220,7 @@ def eval_(checkpoint: Path, metrics: str, extractor: str | None, extractor_weigh
     if data_root:
         overrides["data_root"] = str(data_root)
     settings = EvalSettings(
-        extractor=extractor or _default_extractor(checkpoint), extractor_weights=extractor_weights,
+        extractor=extractor or _default_extractor(checkpoint, dataset), extractor_weights=extractor_weights,
         generator="raw" if raw else "ema", bn=bn, truncation=truncation, seed=seed,
         batch_size=batch_size, device=device, download=not offline,
         **({"cache_dir": cache_dir} if cache_dir else {}))
@@ -193,67 +228,32 @@ def eval_(checkpoint: Path, metrics: str, extractor: str | None, extractor_weigh
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return
+    click.echo(format_eval_table(results))
+
+
+def format_eval_table(results: list) -> str:
+    """The `ganzoo eval` table (one row per value: protocol, value key, number, protocol hash) and one
+    line saying what was evaluated against what."""
+    from tabulate import tabulate
+
     rows = [[r.name, key, f"{value:.4f}", r.protocol_hash] for r in results for key, value in r.values.items()]
-    click.echo(tabulate(rows, headers=["protocol", "value", "", "protocol hash"], tablefmt="github"))
-    shown = {k: v for k, v in results[0].protocol.items() if k in ("dataset", "generator", "bn", "truncation")}
-    click.echo(f"\n{shown}")
+    text = tabulate(rows, headers=["protocol", "value", "number", "protocol hash"], tablefmt="github",
+                    disable_numparse=True)
+    proto = results[0].protocol if results else {}
+    shown = [f"{k}: {'none' if proto[k] is None else proto[k]}" for k in ("dataset", "generator", "bn", "truncation")
+             if k in proto]
+    return text + ("\n\n" + "; ".join(shown) if shown else "")
 
 
-def _default_extractor(checkpoint: Path) -> str:
-    """mnist-cnn for digit data (where Inception features mean little and are offline anyway)."""
+def _default_extractor(checkpoint: Path, dataset: str | None = None) -> str:
+    """The extractor the dataset names (``DatasetSpec.extractor``), else ``inception-v3-fid``."""
     from ganzoo import checkpoint as ckpt
-
-    data = ckpt.config_of(ckpt.load(checkpoint))["data"]["name"]
-    return "mnist-cnn" if data in ("digits", "mnist", "stacked-digits") else "inception-v3-fid"
-
-
-@main.group()
-def features() -> None:
-    """Feature extractors for metrics: train your own classifier for offline IS/FID-style scores."""
-
-
-@features.command("train")
-@click.option("--dataset", required=True, help="A labelled dataset, e.g. cifar10, mnist, digits.")
-@click.option("--resolution", type=click.IntRange(8), default=32, show_default=True)
-@click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
-@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the classifier (.pt).")
-@user_errors
-def features_train(dataset: str, resolution: int, data_root: Path | None, epochs: int, seed: int,
-                   out: Path) -> None:
-    """Train a small CNN classifier on a labelled dataset, for use as a metric feature extractor.
-
-    \b
-    Example:
-      ganzoo features train --dataset cifar10 --data-root data --epochs 20 --out cifar-cnn.pt
-      ganzoo eval runs/c/checkpoint.pt --metrics fid10k,is10k --extractor classifier --extractor-weights cifar-cnn.pt
-    """
-    import json
-
-    from ganzoo.data import DataRequest
     from ganzoo.registry import get_registry
-    from ganzoo_metrics.classifier import file_sha256, save_classifier, train_classifier
 
-    if out.exists():
-        raise GanzooError(f"--out {out} exists; choose another file name")
+    name = dataset or ckpt.config_of(ckpt.load(checkpoint))["data"]["name"]
     reg = get_registry()
-    spec = reg.get("datasets", dataset, where="--dataset")
-    try:
-        params = spec.params()
-    except Exception as exc:  # a dataset whose params have no defaults (image-folder needs a path)
-        raise GanzooError(f"--dataset {dataset}: needs parameters this command cannot set ({exc.__class__.__name__}); "
-                          "train on it with a run config instead") from None
-    train = spec.load(params, DataRequest(resolution, "train", data_root))
-    test = spec.load(params, DataRequest(resolution, "test", data_root))
-    if train.labels is None or train.num_classes < 2:
-        raise GanzooError(f"--dataset {dataset}: a classifier needs a labelled dataset")
-    model, info = train_classifier(train, test, epochs=epochs, seed=seed)
-    info.update(dataset=dataset, resolution=resolution, epochs=epochs, seed=seed)
-    save_classifier(model, out, info)
-    info["sha256"] = file_sha256(out)
-    click.echo(json.dumps(info, indent=2, default=str))
+    spec = reg.get("datasets", name, where="--dataset") if name in reg.names("datasets") else None
+    return (spec.extractor if spec is not None else None) or "inception-v3-fid"
 
 
 @main.command()
@@ -357,28 +357,31 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
               show_default=True, help="Where the suite's result store is.")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True)
+@click.option("--html", is_flag=True, help="Also write the suite's HTML page and results/index.html.")
 @user_errors
-def report(suite_name: str, scale: str, out: Path, results: Path) -> None:
+def report(suite_name: str, scale: str, out: Path, results: Path, html: bool) -> None:
     """Regenerate a suite's tables from its result store (no training).
 
     \b
-    Example:
+    Examples:
       ganzoo report --suite selfmod-robustness --scale cpu
+      ganzoo report --suite selfmod-robustness --scale cpu --html   # then open results/index.html
     """
     from ganzoo.bench import STORE_FILE, write_report
     from ganzoo.registry import get_registry
     from ganzoo.store import Store
     from ganzoo.suite import find_suite
 
-    suite = find_suite(suite_name, get_registry())
+    reg = get_registry()
+    suite = find_suite(suite_name, reg)
     if not (out / STORE_FILE).exists():
         raise GanzooError(f"no result store at {out / STORE_FILE}; run `ganzoo bench --suite {suite_name}` first")
     store = Store(out / STORE_FILE)
     if not store.records(suite.name, scale):
         raise GanzooError(f"the store holds no runs of {suite.name} at scale {scale!r}")
-    path = write_report(suite, scale, store, results)
+    path = write_report(suite, scale, store, results, reg, html=html)
     store.close()
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {path}" + (f", {path.with_suffix('.html')} and {path.parent / 'index.html'}" if html else ""))
 
 
 @main.command()

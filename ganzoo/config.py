@@ -91,6 +91,8 @@ class LogConfig(Strict):
         0, ge=0, description="log the top singular value of every weight of G and D every N steps "
         "(BigGAN's collapse monitor; 0: off)",
     )
+    tensorboard: bool = Field(False, description="also write losses, metrics, singular values and sample "
+                              "grids as TensorBoard events in the run folder (pip install 'ganzoo[tensorboard]')")
 
 
 class EvalConfig(Strict):

@@ -20,12 +20,15 @@ import pluggy
 
 from ganzoo.specs import (  # noqa: I001
     ArchitectureSpec,
+    CommandSpec,
     DatasetSpec,
     ExtractorSpec,
+    FigureKind,
     LossSpec,
     MetricSpec,
     RegularizerSpec,
     SuiteSpec,
+    TableKind,
 )
 
 PROJECT = "ganzoo"
@@ -131,4 +134,44 @@ def register_suites() -> list[SuiteSpec]:
 
     A :class:`~ganzoo.specs.SuiteSpec` names a suite (``ganzoo bench --suite NAME``) and points at
     its TOML file: base run config, axes, seeds, scales, tables and the paper's published numbers.
+    """
+
+
+@hookspec
+def register_tables() -> list[TableKind]:
+    """Return kinds of results tables a suite file can name (``[[tables]] kind = "NAME"``).
+
+    A :class:`~ganzoo.specs.TableKind` has a pydantic ``spec`` (the table's fields in the suite
+    file) and ``rows(records, spec, ctx)``, a pure function of the typed run records returning
+    :class:`ganzoo.report.Rows`. Metric values are read through ``ctx.metric(key)``: the core then
+    states every protocol and its hash in the caption and refuses a table mixing protocols.
+
+    Example::
+
+        @hookimpl
+        def register_tables():
+            return [TableKind(name="my-table", spec=MySpec, rows=my_rows)]
+    """
+
+
+@hookspec
+def register_figures() -> list[FigureKind]:
+    """Return kinds of results figures a suite file can name (``[[plots]] kind = "NAME"``).
+
+    A :class:`~ganzoo.specs.FigureKind` has a pydantic ``spec`` (the plot's fields in the suite file,
+    with ``kind``, ``title`` and ``file``) and ``draw(records, spec, ctx, fig)``, which draws into a
+    fresh matplotlib ``Figure`` and returns False when there is nothing to plot (or the alt text).
+    The core saves the figure atomically as ``<suite>-<file>.png`` and links it from the markdown
+    and the HTML page; metric values are read through ``ctx.metric(key)`` as for tables.
+    """
+
+
+@hookspec
+def register_commands() -> list[CommandSpec]:
+    """Return commands added to the ``ganzoo`` command line (click commands or groups).
+
+    A :class:`~ganzoo.specs.CommandSpec` names the command and holds the ``click.Command`` (or
+    group). The core never imports a plugin: ``ganzoo features train`` is the metrics plugin's
+    command, found through this hook when its name is not a built-in command. A plugin command
+    with a built-in command's name is an error.
     """

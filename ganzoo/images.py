@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ganzoo.checkpoint import atomic_write_bytes
+from ganzoo.atomic import atomic_write_bytes
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:

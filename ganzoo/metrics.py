@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ganzoo.build import LatentSampler, load_data, load_generator
-from ganzoo.checkpoint import atomic_write_bytes
+from ganzoo.atomic import atomic_write_bytes
 from ganzoo.config import RunConfig
 from ganzoo.data import ImageData, to_uint8
 from ganzoo.errors import ConfigError

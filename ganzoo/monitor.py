@@ -94,28 +94,22 @@ def _sigma0(v: Any) -> float:
     return float(v)
 
 
-def plot_singular_values(records: list[dict], path: str | Path, title: str = "",
-                         log_scale: bool = False) -> Path:
-    """A PNG like BigGAN's Figure 3: sigma_0 of every layer against the step, G left, D right.
-
-    Lines run from red (first layer) to violet (last), in the order the layers appear in the
-    records. Returns the path written.
-    """
+def sv_figure(records: list[dict], title: str = "", log_scale: bool = False) -> Any:
+    """The figure of :func:`plot_singular_values`: G left, D right, legends beside the axes (never over
+    the curves), the title wrapped to the figure's width."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ganzoo.report.figures import legend_outside, new_figure, suptitle
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = new_figure(12, 4)
+    axes = fig.subplots(1, 2)
+    cmap = matplotlib.colormaps["rainbow_r"]
     for ax, net in zip(axes, ("G", "D")):
         layers: list[str] = []
         for r in records:
             for name in r.get(net, {}):
                 if name not in layers:
                     layers.append(name)
-        cmap = plt.get_cmap("rainbow_r")
         for i, name in enumerate(layers):
             pts = [(r["step"], _sigma0(r[net][name])) for r in records if name in r.get(net, {})]
             if not pts:
@@ -130,15 +124,24 @@ def plot_singular_values(records: list[dict], path: str | Path, title: str = "",
         if log_scale:
             ax.set_yscale("log")
         if layers and len(layers) <= 12:
-            ax.legend(fontsize=6)
+            legend_outside(ax, fontsize=6)
         if not layers:
             ax.text(0.5, 0.5, "no records", ha="center", va="center", transform=ax.transAxes)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+        suptitle(fig, title)
+    return fig
+
+
+def plot_singular_values(records: list[dict], path: str | Path, title: str = "",
+                         log_scale: bool = False) -> Path:
+    """A PNG like BigGAN's Figure 3: sigma_0 of every layer against the step, G left, D right.
+
+    Lines run from red (first layer) to violet (last), in the order the layers appear in the
+    records. Written atomically; returns the path written.
+    """
+    from ganzoo.report.figures import save
+
+    return save(sv_figure(records, title, log_scale), Path(path))
 
 
 def detect_collapse(records: list[dict], net: str = "G", factor: float = 2.0, lookback: int = 1,

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
 
-import torch
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover  (torch only in annotations: importing the specs stays torch-free)
+    import torch
+
     from ganzoo.data import DataRequest, ImageData
 
 
@@ -155,6 +156,9 @@ class DatasetSpec:
     params: type[Params] = NoParams
     description: str = ""
     labelled: bool = False
+    # The feature extractor FID/IS/KID/PR use by default on this data (``ganzoo eval`` without
+    # --extractor); None: the generic ``inception-v3-fid``.
+    extractor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -198,9 +202,51 @@ class SuiteSpec:
     description: str = ""
 
 
+@dataclass(frozen=True)
+class TableKind:
+    """A kind of results table (``[[tables]] kind = NAME`` in a suite file).
+
+    ``spec`` is the pydantic model of the table's fields in the suite file (it must accept ``kind``
+    and ``title``; unknown keys are errors). ``rows(records, spec, ctx)`` is a pure function of the
+    typed run records (:class:`ganzoo.report.RunRecord`) returning a :class:`ganzoo.report.Rows`
+    (headers, rows of strings, caption notes); it reads every metric value through
+    ``ctx.metric(key)``, which is how the core states each protocol and its hash in the caption and
+    refuses a table whose cells would mix protocols. The core renders the rows (markdown, HTML).
+    """
+
+    name: str
+    spec: type[BaseModel]
+    rows: Callable[[list, Any, Any], Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FigureKind:
+    """A kind of results figure (``[[plots]] kind = NAME``): ``draw(records, spec, ctx, fig)``.
+
+    ``draw`` gets a fresh matplotlib ``Figure`` (no pyplot) and returns False when the records
+    hold nothing to plot; the core sizes nothing, saves the figure atomically and links it.
+    """
+
+    name: str
+    spec: type[BaseModel]
+    draw: Callable[[list, Any, Any, Any], bool]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A command a plugin adds to the ``ganzoo`` command line (a ``click.Command`` or group)."""
+
+    name: str
+    command: Any
+    description: str = ""
+
+
 SINGULAR = {
     "architectures": "architecture", "losses": "loss", "regularizers": "regularizer",
     "datasets": "dataset", "metrics": "metric", "extractors": "extractor", "suites": "suite",
+    "tables": "table kind", "figures": "figure kind", "commands": "command",
 }
 
 KINDS = {
@@ -211,4 +257,7 @@ KINDS = {
     "metrics": MetricSpec,
     "extractors": ExtractorSpec,
     "suites": SuiteSpec,
+    "tables": TableKind,
+    "figures": FigureKind,
+    "commands": CommandSpec,
 }

@@ -1,9 +1,12 @@
 """The result store of the benchmark runner: one embedded SQLite file (WAL) beside the run directories.
 
 ``runs`` holds every run of every suite and scale (keyed by the hash of its resolved config) with its
-state; ``reference`` the real-data reference value of each metric value (real images in place of
-generated ones, :func:`ganzoo.metrics.evaluate_real_reference`); ``results`` the best-during-training and final value of every metric value; ``series`` the
-metric time series. Only the parent process writes (executors return outcomes to it), and each
+state; ``results`` the best-during-training and final value of every metric value; ``series`` the
+metric time series; ``artifacts`` what the report needs from a run directory, read once when the
+run ends (kimg per step, the singular-value series, sample-grid names and the last grid's PNG), so
+no renderer opens a run directory; ``reference`` the real-data reference value of each metric value
+(real images in place of generated ones, :func:`ganzoo.metrics.evaluate_real_reference`). Only the
+parent process writes (executors return outcomes to it), and each
 write is a short transaction, so a killed suite leaves a consistent store and resumes from it.
 """
 
@@ -39,6 +42,10 @@ CREATE TABLE IF NOT EXISTS reference (
 CREATE TABLE IF NOT EXISTS series (
     key TEXT NOT NULL, step INTEGER NOT NULL, metric TEXT NOT NULL, value REAL,
     PRIMARY KEY (key, step, metric)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    key TEXT NOT NULL, name TEXT NOT NULL, text TEXT, data BLOB,
+    PRIMARY KEY (key, name)
 );
 """
 DONE = ("finished", "diverged")
@@ -83,9 +90,13 @@ class Store:
                             "seconds = COALESCE(?, seconds), error = ?, updated = ? WHERE key = ?",
                             (status, step, seconds, error, time.time(), key))
 
-    def record(self, key: str, results: list[dict[str, Any]], series: list[tuple[int, str, float]]) -> None:
-        """Store a run's metric results ({metric, protocol_hash, best, best_step, final}) and series."""
+    def record(self, key: str, results: list[dict[str, Any]], series: list[tuple[int, str, float]],
+               artifacts: dict[str, Any] | None = None) -> None:
+        """Store a run's metric results ({metric, protocol_hash, best, best_step, final}), series and
+        artefacts (name -> JSON-able value, or bytes)."""
         with self.db:
+            if artifacts is not None:
+                self._set_artifacts(key, artifacts)
             self.db.execute("DELETE FROM results WHERE key = ?", (key,))
             self.db.execute("DELETE FROM series WHERE key = ?", (key,))
             self.db.executemany(
@@ -142,3 +153,20 @@ class Store:
                 for m, h, v, p in self.db.execute(
                     "SELECT metric, protocol_hash, value, protocol FROM reference WHERE suite = ? AND scale = ?"
                     " ORDER BY metric", (suite, scale))]
+
+    def _set_artifacts(self, key: str, artifacts: dict[str, Any]) -> None:
+        self.db.execute("DELETE FROM artifacts WHERE key = ?", (key,))
+        self.db.executemany(
+            "INSERT INTO artifacts (key, name, text, data) VALUES (?, ?, ?, ?)",
+            [(key, n, None, v) if isinstance(v, bytes) else (key, n, json.dumps(v), None)
+             for n, v in artifacts.items() if v is not None])
+
+    def set_artifacts(self, key: str, artifacts: dict[str, Any]) -> None:
+        """Replace a run's artefacts (e.g. to fill them in for runs stored before artefacts existed)."""
+        with self.db:
+            self._set_artifacts(key, artifacts)
+
+    def artifacts(self, key: str) -> dict[str, Any]:
+        """A run's artefacts: name -> decoded JSON value, or bytes."""
+        return {n: (bytes(d) if d is not None else json.loads(t))
+                for n, t, d in self.db.execute("SELECT name, text, data FROM artifacts WHERE key = ?", (key,))}

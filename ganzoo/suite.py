@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ganzoo.config import (
     RunConfig,
@@ -54,26 +54,14 @@ class Scale(_Strict):
     workers: int = Field(1, ge=1, description="the process-pool size the estimate assumes")
 
 
-class TableSpec(_Strict):
-    kind: Literal["best-of", "reductions", "paired", "metrics", "grid", "truncation"]
+class TableSpec(BaseModel):
+    """A ``[[tables]]`` entry: ``kind`` names a registered table kind (``register_tables``), whose own
+    pydantic spec validates the other fields when the report is made (``ganzoo.report.validate_kinds``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
     title: str
-    metric: str = Field("fid", description="a metric value key (fid, is, ...): the scale's eval protocol giving it is used")
-    metrics: list[str] = Field(default_factory=list,
-                               description="kind 'metrics': the value keys shown as columns, in order")
-    stat: Literal["mean", "median"] = Field("mean", description="kinds 'metrics'/'grid': over seeds")
-    digits: int = Field(2, ge=0, le=6)
-    digits_by: dict[str, int] = Field(default_factory=dict, description="kind 'metrics': digits per value key")
-    missing: str = Field("—", description="text of a cell without a value")
-    notes: list[str] = Field(default_factory=list, description="extra caption lines")
-    value: Literal["best", "final"] = "best"
-    rows: list[str] = Field(default_factory=list)
-    columns: str = "method"
-    minimize_over: list[str] = Field(default_factory=list)
-    lower_is_better: bool = True
-    baseline: str = "bn"
-    treatment: str = "selfmod"
-    column_order: list[str] = Field(default_factory=list)
-    paper_headline: str = ""
 
 
 class PaperValue(_Strict):
@@ -98,18 +86,15 @@ class Sweep(_Strict):
     bn: Literal["running", "standing"] = "standing"
 
 
-class PlotSpec(_Strict):
-    """A figure written beside the tables."""
+class PlotSpec(BaseModel):
+    """A ``[[plots]]`` entry: ``kind`` names a registered figure kind (``register_figures``), whose
+    spec validates the other fields; ``file`` gives the PNG's name (``<suite>-<file>.png``)."""
 
-    kind: Literal["series", "bars", "truncation", "sv", "samples"]
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
     title: str
-    metrics: list[str] = Field(default_factory=list, description="series: value keys, one line each")
-    metric: str = "fid"
-    rows: list[str] = Field(default_factory=list, description="axes whose labels name the panels/groups")
-    columns: str = Field("", description="bars: the axis giving the bars of a group")
-    x: Literal["step", "kimg"] = "step"
-    select: dict[str, list[str]] = Field(default_factory=dict, description="axis -> labels to plot")
-    file: str = Field(description="file name suffix, e.g. 'swd' -> <suite>-swd.png")
+    file: str = ""
 
 
 class Suite(_Strict):
@@ -122,7 +107,6 @@ class Suite(_Strict):
     scales: dict[str, Scale]
     tables: list[TableSpec] = Field(default_factory=list)
     published: list[PaperValue] = Field(default_factory=list)
-    plot: dict[str, str] = Field(default_factory=dict, description="paired plot: metric, baseline, treatment")
     plots: list[PlotSpec] = Field(default_factory=list)
     sweep: Sweep | None = None
     claims: list[Claim] = Field(default_factory=list, description="the paper's claims this suite tests")

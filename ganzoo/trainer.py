@@ -63,6 +63,7 @@ class RunFiles:
         self.checkpoint = self.out / checkpoint.LATEST
         self.samples = self.out / "samples"
         self.snapshots = self.out / "checkpoints"
+        self.tb = None  # a ganzoo.tblog.TensorBoardLog when log.tensorboard is on (rank 0 only)
 
     def write_status(self, state: str, step: int, cfg: RunConfig, images_shown: int, **extra: Any) -> None:
         if not self.write:
@@ -76,6 +77,8 @@ class RunFiles:
             return
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            self.tb.record(path.name, record)
 
     def append_log(self, record: dict[str, Any]) -> None:
         self.append(self.log, record)
@@ -252,6 +255,10 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
         files.metrics.unlink(missing_ok=True)
         files.sv.unlink(missing_ok=True)
         files.append_log({"event": "start", "step": 0, "time": time.time(), "config_hash": cfg.hash()})
+    if cfg.log.tensorboard and world.main:  # events beside log.jsonl; a resume purges steps >= step
+        from ganzoo.tblog import TensorBoardLog
+
+        files.tb = TensorBoardLog(files.out, purge_step=step if state is not None else None)
 
     def save_checkpoint() -> None:
         if not world.main:
@@ -283,8 +290,10 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
         with autocast():
             imgs = net(grid_z, grid_y)
         net.train(was_training)
-        save_grid(to_uint8(imgs), files.samples / f"{name or f'step-{step:07d}'}.png",
-                  scale=max(1, 64 // info.resolution))
+        grid = files.samples / f"{name or f'step-{step:07d}'}.png"
+        save_grid(to_uint8(imgs), grid, scale=max(1, 64 // info.resolution))
+        if files.tb is not None:
+            files.tb.image(grid, step)
 
     def unrolled_d(fake: torch.Tensor, y_fake: torch.Tensor | None, ph: Any, n: int) -> torch.Tensor:
         """D's logits on ``fake`` after ``train.unroll`` differentiable D steps on fresh batches."""
@@ -477,5 +486,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, registry: Any =
     extra = finish_singular_values() if cfg.log.sv_every else {}
     files.append_log({"event": status, "step": step, "time": time.time(), **extra})
     files.write_status(status, step, cfg, images_shown, best=best, **extra)
+    if files.tb is not None:
+        files.tb.close()
     distributed.teardown(world)
     return RunResult(status, step, images_shown, files.out, elapsed_before + time.time() - t_start, best)

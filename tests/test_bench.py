@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ganzoo.bench import LocalExecutor, ProcessExecutor, RayExecutor, run_suite
-from ganzoo.results import write_suite_report
+from ganzoo.report import load_records, write_suite_report
 from ganzoo.store import Store
 from ganzoo.suite import expand, find_suite, load_suite
 
@@ -89,7 +89,7 @@ def test_selfmod_grid_has_36_settings_per_dataset(registry):
     assert paper[0].config.train.batch_size == 64 and paper[0].config.g_optim.lr == 2e-4
 
 
-def test_tables_from_a_hand_made_store(tmp_path):
+def test_tables_from_a_hand_made_store(tmp_path, registry):
     suite = load_suite(tiny_suite(tmp_path))
     store = Store(tmp_path / "store.sqlite")
     fid = {("ns", "bn"): [10.0, 14.0, 12.0], ("ns", "selfmod"): [9.0, 8.0, 30.0],
@@ -101,8 +101,8 @@ def test_tables_from_a_hand_made_store(tmp_path):
             store.record(key, [{"metric": "fid2k@mnist-cnn/fid", "protocol_hash": "abc", "best": v,
                                 "best_step": 10, "final": v + 1}], [(10, "fid2k@mnist-cnn/fid", v)])
             store.set_status(key, "finished", 10, 1.0)
-    records = store.records("tiny", "smoke")
-    text = write_suite_report(suite, "smoke", records, tmp_path / "tiny.md").read_text()
+    records = load_records(store, "tiny", "smoke")
+    text = write_suite_report(suite, "smoke", records, tmp_path / "tiny.md", registry=registry).read_text()
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
             for line in text.splitlines() if line.startswith("| ns") or line.startswith("| hinge")}
     # Medians over seeds: ns bn 12, ns selfmod 9, hinge bn 21, hinge selfmod 24.

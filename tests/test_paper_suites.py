@@ -9,7 +9,23 @@ import pytest
 from ganzoo.bench import LocalExecutor, run_suite
 from ganzoo.suite import expand, find_suite
 from ganzoo.sweep import parse_sweep_name, sweep_name
-from ganzoo.tables import table_grid, table_metrics, truncation_columns
+from ganzoo.report import Context, coerce, render_table
+from ganzoo_biggan.tables import truncation_columns
+from ganzoo_pggan import tables as pg
+
+
+def _kind(rows_fn, spec_cls, recs, spec, paper):
+    ctx = Context("s", "smoke", coerce(recs), [{**p, "table": spec["title"]} for p in paper])
+    rows = rows_fn(coerce(recs), spec_cls(kind="k", **spec), ctx)
+    return render_table(spec["title"], ctx.protocol_lines() + rows.notes, rows.headers, rows.rows)
+
+
+def table_metrics(recs, spec, caption, paper):
+    return _kind(pg.metrics_rows, pg.MetricsSpec, recs, spec, paper)
+
+
+def table_grid(recs, spec, caption, paper):
+    return _kind(pg.grid_rows, pg.GridSpec, recs, spec, paper)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -1,5 +1,6 @@
 """Report arithmetic on hand-made records: median over seeds, best-of (Table 2), reductions (Table 3),
-paired wins and the sign test, markdown rendering and the paired scatter plot."""
+paired wins and the sign test, markdown rendering and the paired scatter plot (the self-modulation
+kinds of ganzoo_selfmod, run through the core's Context as a suite report runs them)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,35 @@ import pytest
 from scipy.stats import binomtest
 
 from ganzoo import report
-from ganzoo.report import (Cell, best_of, fmt, median_over_seeds, paired, plot_paired, reductions,
-                           relative_reduction, render_table, setting_key, sign_test, table_best_of,
-                           table_paired, table_reductions)
+from ganzoo.report import Context, coerce, fmt, render_table
+from ganzoo.report.figures import new_figure, save
+from ganzoo.report.stats import (Cell, best_of, median_over_seeds, paired, reductions, relative_reduction,
+                                 setting_key, sign_test)
+from ganzoo_selfmod import tables as sm
+
+
+def _kind(rows_fn, spec_cls, records, spec, caption, paper=()):
+    """Run a self-modulation table kind as the core does; markdown with ``caption`` first."""
+    spec = spec_cls(kind="k", title=spec.get("title", "T"), **{**{k: v for k, v in spec.items() if k != "title"},
+                                                                "metric": "fid"})
+    ctx = Context("suite", "tiny", coerce(records), [{**p, "metric": "fid"} for p in paper])
+    rows = rows_fn(coerce(records), spec, ctx)
+    return render_table(spec.title, list(caption) + rows.notes, rows.headers, rows.rows)
+
+
+def table_best_of(records, spec, caption, paper=()):
+    return _kind(sm.best_of_rows, sm.BestOfSpec, records, spec, caption, paper)
+
+
+def table_reductions(records, spec, caption, paper=()):
+    return _kind(sm.reductions_rows, sm.BestOfSpec, records, spec, caption, paper)
+
+
+def table_paired(records, spec, caption):
+    spec = {k: v for k, v in spec.items() if k in ("metric", "value", "lower_is_better", "by", "title")}
+    if isinstance(spec.get("by"), str):
+        spec["by"] = [spec["by"]]
+    return _kind(sm.paired_rows, sm.PairedSpec, records, spec, caption)
 
 METRIC = "fid2k@mnist-cnn/fid"
 
@@ -306,7 +333,11 @@ def test_plot_paired_writes_png(tmp_path, scale):
     for r in records:
         if r["setting"]["arch"] == "sndcgan" and r["values"]:
             r["values"][METRIC]["best"] *= scale
-    out = plot_paired(paired(records, METRIC), tmp_path / "plots" / "paired.png", "selfmod vs bn (mnist)")
+    fig = new_figure()
+    spec = sm.PairedPlotSpec(kind="paired", title="selfmod vs bn (mnist)")
+    alt = sm.draw_paired(coerce(records), spec, Context("suite", "tiny", coerce(records)), fig)
+    assert alt == f"{METRIC} per setting, 22 wins of 24"
+    out = save(fig, tmp_path / "plots" / "paired.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
     assert [p.name for p in (tmp_path / "plots").iterdir()] == ["paired.png"]  # no temp file left

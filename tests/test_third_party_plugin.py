@@ -44,3 +44,79 @@ def test_third_party_loss_trains(tmp_path):
     off = _run(site, "train", str(CONFIG), "--set", "loss.name=scaled-hinge", "--dry-run",
                autoload=False)
     assert off.returncode == 2 and "unknown loss 'scaled-hinge'" in off.stderr
+
+
+ROW_COUNT_PLUGIN = '''
+"""A third-party table kind: per row, how many runs have the metric and their largest value."""
+from ganzoo import TableKind, hookimpl
+from ganzoo.report import KindSpec, Rows, fmt
+
+
+class RowMaxSpec(KindSpec):
+    metric: str = "fid"
+    rows: list = []
+
+
+def row_max(records, spec, ctx):
+    name = ctx.metric(spec.metric)  # the core notes the protocol and hash, and checks for mixing
+    out = {}
+    for r in records:
+        v = r.value(name, "final")
+        if v is not None:
+            key = "/".join(r.setting.get(a, "none") for a in spec.rows)
+            out.setdefault(key, []).append(v)
+    return Rows(["row", "runs", "max"], [[k, str(len(v)), fmt(max(v))] for k, v in sorted(out.items())],
+                ["max over seeds of the final value"])
+
+
+@hookimpl
+def register_tables():
+    return [TableKind(name="row-max", spec=RowMaxSpec, rows=row_max)]
+'''
+
+ROW_MAX_SUITE = """
+name = "third"
+title = "A suite with a third-party table"
+paper = "none"
+base = {}
+[[axes]]
+name = "row"
+values = [{ label = "a" }, { label = "b" }]
+[scales.smoke]
+seeds = [0, 1]
+[[tables]]
+kind = "row-max"
+title = "Largest FID per row"
+rows = ["row"]
+"""
+
+
+def test_third_party_table_kind_renders(tmp_path):
+    import json
+
+    from ganzoo.store import Store
+
+    site = make_dist(tmp_path / "site", dist="ganzoo-row-max", module="ganzoo_row_max", version="1.0.0",
+                     source=ROW_COUNT_PLUGIN)
+    suite = tmp_path / "third.toml"
+    suite.write_text(ROW_MAX_SUITE)
+    store = Store(tmp_path / "bench" / "store.sqlite")
+    for i, (row, seed, fid) in enumerate([("a", 0, 10.0), ("a", 1, 12.5), ("b", 0, 30.0), ("b", 1, 20.0)]):
+        store.add_run(f"k{i}", "third", "smoke", {"row": row}, seed, json.dumps({}), "x")
+        store.record(f"k{i}", [{"metric": "fid2k@mnist-cnn/fid", "protocol_hash": "h123", "best": fid,
+                                "best_step": 1, "final": fid}], [])
+        store.set_status(f"k{i}", "finished", 1, 1.0)
+    store.close()
+    args = ["report", "--suite", str(suite), "--scale", "smoke", "--out", str(tmp_path / "bench"),
+            "--results", str(tmp_path / "results")]
+    res = _run(site, *args)
+    assert res.returncode == 0, res.stderr
+    text = (tmp_path / "results" / "third-smoke.md").read_text()
+    assert "### Largest FID per row" in text and "metric protocol `fid2k@mnist-cnn/fid` (hash `h123`)" in text
+    assert "| a     | 2      | 12.50 |" in text and "| b     | 2      | 30.00 |" in text
+    assert "- max over seeds of the final value" in text
+
+    # Without the plugin the suite names an unknown table kind: one line, exit 2, no traceback.
+    off = _run(site, *args, autoload=False)
+    assert off.returncode == 2 and "Traceback" not in off.stderr
+    assert "unknown table kind 'row-max'" in off.stderr and "Largest FID per row" in off.stderr

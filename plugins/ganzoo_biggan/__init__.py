@@ -56,3 +56,20 @@ def register_suites():
         SuiteSpec("biggan-truncation", here / "biggan-truncation.toml",
                   "Brock et al. 2019 Table 2: FID/IS along the truncation sweep"),
     ]
+
+
+@hookimpl
+def register_tables():
+    """BigGAN's table kinds (torch-free; see ganzoo_biggan.tables)."""
+    from ganzoo import TableKind
+    from ganzoo_biggan.tables import TABLE_KINDS
+
+    return [TableKind(name=n, spec=s, rows=f, description=d) for n, (s, f, d) in TABLE_KINDS.items()]
+
+
+@hookimpl
+def register_figures():
+    from ganzoo import FigureKind
+    from ganzoo_biggan.tables import FIGURE_KINDS
+
+    return [FigureKind(name=n, spec=s, draw=f, description=d) for n, (s, f, d) in FIGURE_KINDS.items()]

@@ -24,6 +24,7 @@ def register_datasets() -> list[DatasetSpec]:
     return [
         DatasetSpec(
             name="digits",
+            extractor="mnist-cnn",  # Inception features mean little on digits (and need a download)
             load=digits.load_digits,
             params=digits.DigitsParams,
             labelled=True,
@@ -32,6 +33,7 @@ def register_datasets() -> list[DatasetSpec]:
         ),
         DatasetSpec(
             name="mnist",
+            extractor="mnist-cnn",  # Inception features mean little on digits (and need a download)
             load=digits.load_mnist,
             params=digits.DigitsParams,
             labelled=True,
@@ -40,6 +42,7 @@ def register_datasets() -> list[DatasetSpec]:
         ),
         DatasetSpec(
             name="stacked-digits",
+            extractor="mnist-cnn",  # Inception features mean little on digits (and need a download)
             load=digits.load_stacked_digits,
             params=digits.StackedDigitsParams,
             labelled=True,

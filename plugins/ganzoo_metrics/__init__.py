@@ -71,3 +71,13 @@ def register_metrics():
     from ganzoo_metrics.protocols import PROTOCOLS
 
     return list(PROTOCOLS)
+
+
+@hookimpl
+def register_commands():
+    """``ganzoo features train``."""
+    from ganzoo import CommandSpec
+    from ganzoo_metrics.commands import features
+
+    return [CommandSpec(name="features", command=features,
+                        description="train a classifier to use as a metric feature extractor")]

@@ -51,3 +51,20 @@ def register_suites():
         SuiteSpec("pggan-mode-coverage", here / "pggan-mode-coverage.toml",
                   "Karras et al. 2018 Table 4: stacked-MNIST modes with crippled K/4 and K/2 discriminators"),
     ]
+
+
+@hookimpl
+def register_tables():
+    """PGGAN's table kinds (torch-free; see ganzoo_pggan.tables)."""
+    from ganzoo import TableKind
+    from ganzoo_pggan.tables import TABLE_KINDS
+
+    return [TableKind(name=n, spec=s, rows=f, description=d) for n, (s, f, d) in TABLE_KINDS.items()]
+
+
+@hookimpl
+def register_figures():
+    from ganzoo import FigureKind
+    from ganzoo_pggan.tables import FIGURE_KINDS
+
+    return [FigureKind(name=n, spec=s, draw=f, description=d) for n, (s, f, d) in FIGURE_KINDS.items()]

@@ -44,3 +44,20 @@ def register_suites():
         SuiteSpec("selfmod-where", here / "selfmod-where.toml",
                   "Chen et al. 2019 Figure 2: self-modulate every BN vs a single layer"),
     ]
+
+
+@hookimpl
+def register_tables():
+    """The self-modulation paper's table kinds (torch-free; see ganzoo_selfmod.tables)."""
+    from ganzoo import TableKind
+    from ganzoo_selfmod.tables import TABLE_KINDS
+
+    return [TableKind(name=n, spec=s, rows=f, description=d) for n, (s, f, d) in TABLE_KINDS.items()]
+
+
+@hookimpl
+def register_figures():
+    from ganzoo import FigureKind
+    from ganzoo_selfmod.tables import FIGURE_KINDS
+
+    return [FigureKind(name=n, spec=s, draw=f, description=d) for n, (s, f, d) in FIGURE_KINDS.items()]

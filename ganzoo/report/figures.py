@@ -1,0 +1,63 @@
+"""Figures of the results: matplotlib's object API (no pyplot state), saved atomically, never clipped.
+
+Kinds draw into a fresh :class:`matplotlib.figure.Figure` from :func:`new_figure`; :func:`save`
+writes it through the one atomic-write helper with ``bbox_inches="tight"``, so long titles and
+legends placed outside the axes are inside the image rather than cut at its edge. Titles are
+wrapped to the figure's width by :func:`wrap`. matplotlib is imported only when a figure is made.
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from ganzoo.atomic import write_atomic
+
+
+def new_figure(width: float = 6.4, height: float = 4.4) -> Any:
+    """A Figure with an Agg canvas (thread-safe, no display, no global pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def wrap(text: str, width_in: float, fontsize: float = 10) -> str:
+    """``text`` broken into lines that fit ``width_in`` inches at ``fontsize`` points."""
+    chars = max(20, int(width_in * 72 / (0.55 * fontsize)))
+    return "\n".join(textwrap.wrap(text, chars)) or text
+
+
+def suptitle(fig: Any, text: str, fontsize: float = 10) -> None:
+    """A figure title wrapped to the figure's width."""
+    fig.suptitle(wrap(text, fig.get_figwidth(), fontsize), fontsize=fontsize)
+
+
+def title(ax: Any, text: str, fontsize: float = 9) -> None:
+    """An axes title wrapped to the axes' width."""
+    w = ax.get_position().width * ax.figure.get_figwidth()
+    ax.set_title(wrap(text, w, fontsize), fontsize=fontsize)
+
+
+def legend_outside(ax: Any, fontsize: float = 7, **kw: Any) -> Any:
+    """A legend to the right of the axes, so it never covers the curves."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=fontsize, **kw)
+
+
+def png_bytes(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", pad_inches=0.15)
+    return buf.getvalue()
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Lay out and write a figure as PNG atomically; returns the path."""
+    try:
+        fig.tight_layout()
+    except Exception:  # a layout that cannot be tightened still saves (bbox_inches does the rest)
+        pass
+    return write_atomic(path, png_bytes(fig))
