@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -274,10 +275,50 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
     finally:
         bar.close()
         store.update_invocation(invocation, time.time() - t0, ran)
+    if results_dir is not None:
+        store_references(suite, scale, runs, store, registry)
     report = write_report(suite, scale, store, results_dir, registry) if results_dir is not None else None
     store.close()
     return BenchSummary(len(_unique(runs)), skipped, counts["finished"], counts["diverged"],
                         counts["failed"], time.time() - t0, report)
+
+
+def store_references(suite: Suite, scale: str, runs: list[RunSpec], store: Store, registry: Any) -> None:
+    """The real-data reference of the suite's metrics, computed once per store (and data set).
+
+    Each metric protocol the runs evaluate (``reference_metrics`` of the suite, else the scale's
+    eval metrics, and the truncation sweep's) is computed with real images in place of generated
+    ones (:func:`ganzoo.metrics.evaluate_real_reference`). A protocol that cannot run here (e.g.
+    Inception weights that cannot be downloaded) is reported in one line and left out.
+    """
+    if not runs:
+        return
+    from ganzoo.build import data_info, load_data
+    from ganzoo.metrics import EvalSettings, evaluate_real_reference
+
+    cfg = runs[0].config
+    metrics = list(suite.reference_metrics or cfg.eval.metrics)
+    if suite.sweep is not None:
+        metrics += [m for m in suite.sweep.metrics if m not in metrics]
+    stored = {r["metric"].split("/")[0]: r["protocol"] for r in store.references(suite.name, scale)}
+    todo = []
+    for m in metrics:
+        name = m + (f"@{cfg.eval.extractor}" if registry.get("metrics", m).uses_extractor else "")
+        old = stored.get(name)
+        if old is None or old.get("dataset") != cfg.data.name or old.get("resolution") != cfg.data.resolution:
+            todo.append(m)
+    if not todo:
+        return
+    settings = EvalSettings(extractor=cfg.eval.extractor, seed=cfg.eval.seed, batch_size=cfg.eval.batch_size,
+                            progress=False)
+    try:
+        info = data_info(load_data(cfg, registry, "train"))
+        for m in todo:
+            for r in evaluate_real_reference(cfg, info, [m], settings, registry):
+                for key, value in r.values.items():
+                    store.add_reference(suite.name, scale, f"{r.name}/{key}", r.protocol_hash, value, r.protocol)
+    except GanzooError as exc:
+        print(f"ganzoo bench: no real-data reference for {suite.name} ({exc})", file=sys.stderr)
 
 
 def _unique(runs: Iterable[RunSpec]) -> list[RunSpec]:
@@ -296,11 +337,14 @@ def report_path(results_dir: Path, suite: Suite, scale: str) -> Path:
 
 def write_report(suite: Suite, scale: str, store: Store, results_dir: Path, registry: Any = None,
                  html: bool = True) -> Path:
-    """The suite's markdown (and, with ``html``, its HTML page and the results index) from the store."""
+    """The suite's markdown (and, with ``html``, its HTML page and the results index) from the store,
+    and the per-run export beside it (``<suite>.runs.jsonl``) that ``ganzoo report`` rebuilds it from."""
+    from ganzoo.export import export_path, write_export
     from ganzoo.report import load_records, write_suite_report
 
     path = report_path(Path(results_dir), suite, scale)
     records = load_records(store, suite.name, scale)
     write_suite_report(suite, scale, records, path, store.invocations(suite.name, scale), registry=registry,
-                       html=html)
+                       html=html, references=store.references(suite.name, scale))
+    write_export(store, suite.name, scale, export_path(Path(results_dir), suite.name, scale))
     return path

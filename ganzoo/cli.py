@@ -360,7 +360,8 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
 @click.option("--html", is_flag=True, help="Also write the suite's HTML page and results/index.html.")
 @user_errors
 def report(suite_name: str, scale: str, out: Path, results: Path, html: bool) -> None:
-    """Regenerate a suite's tables from its result store (no training).
+    """Regenerate a suite's tables from its result store, or from the committed per-run export
+    (``results/<suite>.runs.jsonl``) when there is no store (no training either way).
 
     \b
     Examples:
@@ -368,15 +369,24 @@ def report(suite_name: str, scale: str, out: Path, results: Path, html: bool) ->
       ganzoo report --suite selfmod-robustness --scale cpu --html   # then open results/index.html
     """
     from ganzoo.bench import STORE_FILE, write_report
+    from ganzoo.export import export_path, load_export
     from ganzoo.registry import get_registry
     from ganzoo.store import Store
     from ganzoo.suite import find_suite
 
     reg = get_registry()
     suite = find_suite(suite_name, reg)
-    if not (out / STORE_FILE).exists():
-        raise GanzooError(f"no result store at {out / STORE_FILE}; run `ganzoo bench --suite {suite_name}` first")
-    store = Store(out / STORE_FILE)
+    exported = export_path(results, suite.name, scale)
+    if (out / STORE_FILE).exists():
+        store = Store(out / STORE_FILE)
+    elif exported.exists():
+        store, name, at = load_export(exported)
+        if (name, at) != (suite.name, scale):
+            raise GanzooError(f"{exported} holds {name} at scale {at!r}, not {suite.name} at {scale!r}")
+        click.echo(f"no result store at {out / STORE_FILE}: rebuilding from {exported}")
+    else:
+        raise GanzooError(f"no result store at {out / STORE_FILE} and no export at {exported}; "
+                          f"run `ganzoo bench --suite {suite_name}` first")
     if not store.records(suite.name, scale):
         raise GanzooError(f"the store holds no runs of {suite.name} at scale {scale!r}")
     path = write_report(suite, scale, store, results, reg, html=html)

@@ -7,7 +7,9 @@
   runs it trained), so the report's wall-time figures come back too;
 * one ``{"kind": "reference", ...}`` line per real-data reference value;
 * one ``{"kind": "run", ...}`` line per run: config hash, setting, seed, status, steps, seconds,
-  error, every metric value (best, best step, final, protocol hash) and its series.
+  error, every metric value (best, best step, final, protocol hash) and its series, and the
+  artefacts the report draws from (kimg per step, singular values, sample-grid names, the last
+  grid as base64 PNG).
 
 The resolved config of each run is kept too (the report's header reads the dataset, networks and
 evaluation from it). :func:`load_export` turns the file back into an in-memory :class:`Store`, so
@@ -17,6 +19,7 @@ Torch-free.
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -39,8 +42,24 @@ def export_lines(store: Store, suite: str, scale: str) -> list[dict[str, Any]]:
                       "status": rec["status"], "step": rec["step"], "seconds": rec["seconds"],
                       "error": rec["error"], "values": rec["values"],
                       "series": [list(s) for s in store.series(rec["key"])],
+                      "artifacts": _encode(store.artifacts(rec["key"])),
                       "config": json.loads(rec["config"]) if rec.get("config") else None})
     return lines
+
+
+def _encode(artifacts: dict[str, Any]) -> dict[str, Any]:
+    return {k: ({"base64": base64.b64encode(v).decode()} if isinstance(v, bytes) else v)
+            for k, v in sorted(artifacts.items())}
+
+
+def _decode(artifacts: dict[str, Any]) -> dict[str, Any]:
+    return {k: (base64.b64decode(v["base64"]) if isinstance(v, dict) and set(v) == {"base64"} else v)
+            for k, v in artifacts.items()}
+
+
+def export_path(results_dir: Path, suite: str, scale: str) -> Path:
+    """``results/<suite>.runs.jsonl`` for the cpu scale (committed), ``<suite>-<scale>.runs.jsonl`` otherwise."""
+    return Path(results_dir) / (f"{suite}.runs.jsonl" if scale == "cpu" else f"{suite}-{scale}.runs.jsonl")
 
 
 def write_export(store: Store, suite: str, scale: str, path: Path) -> Path:
@@ -79,7 +98,8 @@ def load_export(path: Path, store_path: str | Path = ":memory:") -> tuple[Store,
             store.add_run(line["key"], suite, scale, line["setting"], line["seed"], config, "")
             store.set_status(line["key"], line["status"], line["step"], line["seconds"], line["error"])
             results = [{"metric": m, **v} for m, v in line["values"].items()]
-            store.record(line["key"], results, [tuple(s) for s in line["series"]])
+            store.record(line["key"], results, [tuple(s) for s in line["series"]],
+                         _decode(line.get("artifacts") or {}))
         else:
             raise GanzooError(f"{path}: unknown line kind {kind!r}")
     return store, suite, scale

@@ -24,7 +24,7 @@ from ganzoo.config import (
 )
 from ganzoo.config import Strict as _Strict
 from ganzoo.errors import ConfigError
-from ganzoo.verdicts import Claim, Health, VerdictRule
+from ganzoo.report.verdicts import Claim, Health, VerdictRule
 
 
 class AxisValue(_Strict):

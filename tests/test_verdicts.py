@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ganzoo.verdicts import (AGREES, DISAGREES, INCONCLUSIVE, Claim, Criterion, Health, bootstrap_diff,
+from ganzoo.report.verdicts import (AGREES, DISAGREES, INCONCLUSIVE, Claim, Criterion, Health, bootstrap_diff,
                              health_counts, reference_health, sign_test, verdicts)
 
 
@@ -16,7 +16,7 @@ def rec(setting, seed, fid=None, is_=None, status="finished", series=None, extra
         values["is2k@mnist-cnn/is"] = {"best": is_, "best_step": 100, "final": is_, "protocol_hash": "h2"}
     values.update(extra or {})
     return {"key": f"{setting}-{seed}", "setting": setting, "seed": seed, "status": status,
-            "values": values, "series": series or []}
+            "values": values, "series": series or [], "config": {"train": {"g_steps": 1000}}}
 
 
 def paired_records(treatment_better: int, treatment_worse: int):
@@ -122,7 +122,7 @@ def test_reference_criteria_on_every_seed():
     recs = [rec({"arch": "resnet"}, 0, fid=19.4, is_=8.1, series=series),
             rec({"arch": "resnet"}, 1, fid=15.0, is_=7.5, series=still_falling),
             rec({"arch": "sndcgan"}, 0, fid=50, is_=2.0)]
-    checks = reference_health(recs, h, g_steps=1000)
+    checks = reference_health(recs, h)
     assert [c.seed for c in checks] == [0, 1]
     assert checks[0].passed and not checks[1].passed
     assert [ok for _, ok, _ in checks[1].checks] == [True, False]

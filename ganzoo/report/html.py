@@ -68,7 +68,9 @@ def table_html(headers: list[str], rows: list[list[str]], raw: bool = False) -> 
 
 
 def section_html(s: Any) -> list[str]:
-    """A table, a 'not available' note or a figure (a :class:`ganzoo.report.suite_report.Section`)."""
+    """A table, a 'not available' note, a figure or a sentence (a :class:`ganzoo.report.suite_report.Section`)."""
+    if s.kind == "text":
+        return [f'<p class="warning">{inline(s.reason)}</p>']
     out = [f'<h3 id="{esc(_slug(s.title))}">{esc(s.title)}</h3>']
     if s.kind == "missing":
         return out + [f'<p class="missing">Not available: {esc(s.reason)}.</p>']
@@ -172,7 +174,7 @@ def write_suite_page(suite: Any, scale: str, records: list[RunRecord], head: lis
     body = header_html(head)
     verdicts = list(verdicts)
     if verdicts:
-        body += ['<h2 id="verdicts">Verdicts</h2>'] + [x for s in verdicts for x in section_html(s)]
+        body += ['<h2 id="verdicts">Verdicts and health</h2>'] + [x for s in verdicts for x in section_html(s)]
     tables = [s for s in sections if s.kind != "figure"]
     figures = [s for s in sections if s.kind == "figure"]
     if tables:

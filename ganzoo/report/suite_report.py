@@ -128,8 +128,13 @@ def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[t
 
 
 def compute_sections(suite: Any, scale: str, records: list[RunRecord], path: Path,
-                     registry: Any) -> list[Section]:
-    """Every table's rows and every figure (written beside ``path``), in suite order (tables first)."""
+                     registry: Any, references: list[dict[str, Any]] = ()) -> list[Section]:
+    """Every table's rows and every figure (written beside ``path``), in suite order (tables first).
+
+    Each table's caption states its protocols and hashes and, where the bench stored them, the
+    real-data reference value of every metric value it shows (same protocol, real images)."""
+    from ganzoo.report.findings import reference_line
+
     published = [p.model_dump() for p in suite.published]
     base = Context(suite.name, scale, records, published)
     sections = []
@@ -143,7 +148,9 @@ def compute_sections(suite: Any, scale: str, records: list[RunRecord], path: Pat
                 continue
             except MixedProtocols as exc:
                 raise GanzooError(f"{where}: {exc}") from None
-            caption = [f"scale `{scale}`"] + ctx.protocol_lines() + list(rows.notes) + list(spec.notes)
+            real = reference_line(ctx.used, list(references))
+            caption = ([f"scale `{scale}`"] + ctx.protocol_lines() + ([real] if real else []) + list(rows.notes)
+                       + list(spec.notes))
             sections.append(Section("table", spec.title, caption, rows))
         else:
             png = path.with_name(f"{path.stem}-{spec.file}.png" if spec.file else f"{path.stem}.png")
@@ -167,9 +174,11 @@ def render_markdown(head: list[str], sections: list[Section], verdicts: list[Sec
     """Header, then the verdicts (when a caller computed any), then every table and figure."""
     parts = list(head)
     if verdicts:
-        parts += ["## Verdicts", ""]
+        parts += ["## Verdicts and health", ""]
     for s in [*verdicts, *sections]:
-        if s.kind == "table":
+        if s.kind == "text":
+            parts += [s.reason, ""]
+        elif s.kind == "table":
             parts += [render_table(s.title, s.caption, s.rows.headers, s.rows.rows), ""]
         elif s.kind == "missing":
             parts += [not_available(s.title, s.reason), ""]
@@ -178,11 +187,41 @@ def render_markdown(head: list[str], sections: list[Section], verdicts: list[Sec
     return "\n".join(parts).rstrip() + "\n"
 
 
+def finding_sections(suite: Any, scale: str, records: list[RunRecord],
+                     references: list[dict[str, Any]]) -> list[Section]:
+    """The reference setting's health, the verdicts, run health and the real-data reference."""
+    from ganzoo.report.findings import findings, health_caption, rule_caption
+
+    f = findings(suite, records, references)
+    out = []
+    if f["warning"]:
+        out.append(Section("text", "warning", reason=f"**{f['warning']}**"))
+    if f["reference"] is not None:
+        ref = ", ".join(f"{k} = {v}" for k, v in suite.health.reference.items())
+        out.append(Section("table", "Reference setting: did it learn?",
+                           [f"scale `{scale}`", f"reference setting: {ref}",
+                            "learned on every seed: " + ("**yes**" if f["learned"] else
+                                                         "**no**: every verdict below is inconclusive")],
+                           f["reference"]))
+    if f["verdict_rows"] is not None:
+        out.append(Section("table", "The paper's claims: verdicts", [f"scale `{scale}`", *rule_caption(suite)],
+                           f["verdict_rows"]))
+    out.append(Section("table", "Run health", [f"scale `{scale}`", *health_caption(suite)], f["health"]))
+    if f["references"] is not None:
+        out.append(Section("table", "Real-data reference",
+                           [f"scale `{scale}`", "each protocol computed with real images in place of generated "
+                            "ones, from a split it does not compare with; ours and the paper's columns read "
+                            "against it"], f["references"]))
+    return out
+
+
 def write_suite_report(suite: Any, scale: str, records: list, path: Path, invocations: list[tuple] = (),
-                       registry: Any = None, html: bool = False, verdicts: list[Section] = ()) -> Path:
+                       registry: Any = None, html: bool = False, verdicts: list[Section] | None = None,
+                       references: list[dict[str, Any]] = ()) -> Path:
     """Write the markdown, its figures and (``html``) the HTML page and results index for a suite.
 
-    ``verdicts``: computed claims (tables as :class:`Section`), shown first in both renderings.
+    ``verdicts``: sections shown first in both renderings; by default the suite's findings
+    (reference health, verdicts, run health, real-data reference, :func:`finding_sections`).
     """
     if registry is None:
         from ganzoo.registry import get_registry
@@ -191,7 +230,9 @@ def write_suite_report(suite: Any, scale: str, records: list, path: Path, invoca
     path = Path(path)
     records = coerce(records)
     head = header(suite, scale, records, list(invocations))
-    sections = compute_sections(suite, scale, records, path, registry)
+    sections = compute_sections(suite, scale, records, path, registry, references)
+    if verdicts is None:
+        verdicts = finding_sections(suite, scale, records, list(references))
     write_atomic(path, render_markdown(head, sections, list(verdicts)))
     if html:
         from ganzoo.report.html import write_index, write_suite_page

@@ -1,7 +1,7 @@
 """A paper's claims as data, each tested on the store's records with a stated statistic; and run health.
 
-Torch-free: it works on the plain run records of :meth:`ganzoo.store.Store.records` (setting, seed,
-status, ``values[metric] = {best, best_step, final, protocol_hash}`` and, where present, ``series``).
+Torch-free: it works on the typed run records of :mod:`ganzoo.report.records` (plain dicts are
+converted by :func:`~ganzoo.report.records.coerce`).
 
 A suite file lists the claims it tests (``[[claims]]``) and the rule that turns a statistic into a
 verdict (``[verdicts] alpha``). Three tests cover the papers' tables:
@@ -34,8 +34,9 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats
 
+from ganzoo.report.records import RunRecord, coerce
+
 AGREES, DISAGREES, INCONCLUSIVE = "agrees", "disagrees", "inconclusive"
-COUNTED = ("finished", "diverged")
 
 
 # -- the suite file's schema --------------------------------------------------------------------------
@@ -106,33 +107,24 @@ class VerdictRule(_Strict):
 
 
 # -- reading values ---------------------------------------------------------------------------------
-def metric_name(record: dict, key: str) -> str | None:
-    """The record's metric name giving value ``key`` (sweep entries, which carry '~', excluded)."""
-    names = [m for m in (record.get("values") or {}) if "~" not in m and m.rsplit("/", 1)[-1] == key]
+def metric_name(record: RunRecord, key: str) -> str | None:
+    """The record's metric name giving value ``key`` (sweep and real-data entries excluded)."""
+    names = [m for m, v in record.values.items() if v.name.plain and v.name.key == key]
     return names[0] if len(names) == 1 else None
 
 
-def run_value(record: dict, key: str, value: str = "final") -> float | None:
+def run_value(record: RunRecord, key: str, value: str = "final") -> float | None:
     """A counted run's value of ``key`` (None when absent, NaN, or the run did not finish)."""
-    if record.get("status") not in COUNTED:
-        return None
+    return record.value(metric_name(record, key), value)
+
+
+def _matches(record: RunRecord, select: dict[str, str]) -> bool:
+    return all(record.setting.get(k) == v for k, v in select.items())
+
+
+def _series(record: RunRecord, key: str) -> list[tuple[int, float]]:
     name = metric_name(record, key)
-    v = record["values"][name].get(value) if name else None
-    if v is None:
-        return None
-    v = float(v)
-    return None if math.isnan(v) else v
-
-
-def _matches(record: dict, select: dict[str, str]) -> bool:
-    setting = record.get("setting") or {}
-    return all(setting.get(k) == v for k, v in select.items())
-
-
-def _series(record: dict, key: str) -> list[tuple[int, float]]:
-    name = metric_name(record, key)
-    return sorted((int(s), float(v)) for s, m, v in record.get("series") or []
-                  if m == name and v is not None and not math.isnan(float(v)))
+    return record.curve(name) if name else []
 
 
 # -- the statistics -----------------------------------------------------------------------------------
@@ -182,10 +174,10 @@ def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:.3e}"
 
 
-def _paired(claim: Claim, records: list[dict], rule: VerdictRule) -> Verdict:
+def _paired(claim: Claim, records: list[RunRecord], rule: VerdictRule) -> Verdict:
     groups: dict[tuple, dict[str, list[float]]] = {}
     for r in records:
-        s = r.get("setting") or {}
+        s = r.setting
         side = s.get(claim.axis)
         v = run_value(r, claim.metric, claim.value)
         if side not in (claim.baseline, claim.treatment) or v is None:
@@ -214,13 +206,13 @@ def _paired(claim: Claim, records: list[dict], rule: VerdictRule) -> Verdict:
                    {"wins": wins, "losses": losses, "ties": ties, "p": p})
 
 
-def _difference(claim: Claim, records: list[dict], rule: VerdictRule) -> Verdict:
+def _difference(claim: Claim, records: list[RunRecord], rule: VerdictRule) -> Verdict:
     a = [v for r in records if _matches(r, claim.a) and (v := run_value(r, claim.metric, claim.value)) is not None]
     b = [v for r in records if _matches(r, claim.b) and (v := run_value(r, claim.metric, claim.value)) is not None]
     name_a = ", ".join(claim.a.values())
     name_b = ", ".join(claim.b.values())
-    if len(a) < 2 or len(b) < 2:
-        return Verdict(claim, f"{len(a)} and {len(b)} runs with a value", "needs 2 runs per group",
+    if len(a) < 3 or len(b) < 3:  # fewer resamples than that give an interval in name only
+        return Verdict(claim, f"{len(a)} and {len(b)} runs with a value", "needs 3 runs per group",
                        INCONCLUSIVE, len(a) + len(b))
     d, lo, hi = bootstrap_diff(a, b, rule.bootstrap, rule.seed, 1 - rule.alpha)
     ours = (f"{claim.metric} {_fmt(statistics.fmean(a))} ({name_a}, {len(a)} runs) vs "
@@ -232,25 +224,24 @@ def _difference(claim: Claim, records: list[dict], rule: VerdictRule) -> Verdict
                    _rule(significant, paper_direction), len(a) + len(b), {"diff": d, "lo": lo, "hi": hi})
 
 
-def _truncation_points(record: dict, key: str) -> list[tuple[float, float]]:
+def _truncation_points(record: RunRecord, key: str) -> list[tuple[float, float]]:
     """(psi, final value) of a run's truncation sweep; untruncated (psi none) as +inf."""
     out = []
-    if record.get("status") != "finished":
+    if record.status != "finished":
         return out
-    for m, v in (record.get("values") or {}).items():
-        if "~t=" not in m or m.rsplit("/", 1)[-1] != key or v.get("final") is None:
+    for v in record.values.values():
+        if not v.name.sweep or v.name.key != key or v.final is None or math.isnan(float(v.final)):
             continue
-        psi = m.split("~t=", 1)[1].split("/", 1)[0]
-        out.append((math.inf if psi == "none" else float(psi), float(v["final"])))
+        out.append((math.inf if v.name.truncation is None else v.name.truncation, float(v.final)))
     return out
 
 
-def _trend(claim: Claim, records: list[dict], rule: VerdictRule) -> Verdict:
+def _trend(claim: Claim, records: list[RunRecord], rule: VerdictRule) -> Verdict:
     xs, ys = [], []
     if claim.over == "axis":
         rank = {label: i for i, label in enumerate(claim.order)}
         for r in records:
-            label = (r.get("setting") or {}).get(claim.axis)
+            label = r.setting.get(claim.axis)
             v = run_value(r, claim.metric, claim.value)
             if label in rank and v is not None:
                 xs.append(rank[label])
@@ -275,9 +266,10 @@ def _trend(claim: Claim, records: list[dict], rule: VerdictRule) -> Verdict:
 TESTS = {"paired-sign": _paired, "difference": _difference, "trend": _trend}
 
 
-def verdicts(claims: Iterable[Claim], records: list[dict], rule: VerdictRule = VerdictRule(),
+def verdicts(claims: Iterable[Claim], records: Iterable[RunRecord | dict], rule: VerdictRule = VerdictRule(),
              reference_learned: bool = True) -> list[Verdict]:
     """Every claim's verdict on the records; all ``inconclusive`` when the reference did not learn."""
+    records = coerce(records)
     out = []
     for c in claims:
         v = TESTS[c.test](c, [r for r in records if _matches(r, c.select)], rule)
@@ -297,7 +289,7 @@ class RunHealth:
     diverged: bool
 
 
-def run_health(record: dict, health: Health) -> RunHealth:
+def run_health(record: RunRecord, health: Health) -> RunHealth:
     collapsed = False
     if health.collapsed_metric and health.collapsed_below is not None:
         v = run_value(record, health.collapsed_metric, "final")
@@ -308,7 +300,7 @@ def run_health(record: dict, health: Health) -> RunHealth:
         if len(pts) > 1:
             pick = min if health.first_eval_better == "lower" else max
             first = pick(pts, key=lambda p: p[1])[0] == pts[0][0]
-    return RunHealth(collapsed, first, record.get("status") == "diverged")
+    return RunHealth(collapsed, first, record.status == "diverged")
 
 
 @dataclass
@@ -328,15 +320,15 @@ class HealthCounts:
         return f"{self.collapsed} / {self.best_at_first_eval} / {self.diverged} of {self.runs}"
 
 
-def health_counts(records: Iterable[dict], health: Health) -> HealthCounts:
+def health_counts(records: Iterable[RunRecord | dict], health: Health) -> HealthCounts:
     counts = HealthCounts()
-    for r in records:
-        if r.get("status") in COUNTED:
+    for r in coerce(records):
+        if r.counted:
             counts.add(run_health(r, health))
     return counts
 
 
-def converged(record: dict, c: Criterion, g_steps: int) -> bool | None:
+def converged(record: RunRecord, c: Criterion, g_steps: int) -> bool | None:
     """Best of the last quarter of training no more than ``tolerance`` better than the best before it."""
     pts = _series(record, c.metric)
     late = [v for s, v in pts if s > 0.75 * g_steps]
@@ -358,11 +350,12 @@ class ReferenceCheck:
         return all(ok for _, ok, _ in self.checks)
 
 
-def reference_health(records: list[dict], health: Health, g_steps: int) -> list[ReferenceCheck]:
-    """Every seed of the reference setting against the suite's criteria."""
+def reference_health(records: Iterable[RunRecord | dict], health: Health) -> list[ReferenceCheck]:
+    """Every seed of the reference setting against the suite's criteria (unfinished seeds fail)."""
     out = []
-    for r in sorted((r for r in records if health.reference and _matches(r, health.reference)),
-                    key=lambda r: r["seed"]):
+    for r in sorted((r for r in coerce(records) if health.reference and _matches(r, health.reference)),
+                    key=lambda r: r.seed):
+        g_steps = int((r.config.get("train") or {}).get("g_steps") or r.step or 0)
         checks = []
         for c in health.criteria:
             if c.converged:
@@ -376,5 +369,7 @@ def reference_health(records: list[dict], health: Health, g_steps: int) -> list[
             ok = v is not None and (c.at_least is None or v >= c.at_least) and (c.at_most is None or v <= c.at_most)
             bound = f">= {c.at_least:g}" if c.at_least is not None else f"<= {c.at_most:g}"
             checks.append((f"final {c.metric} {bound}", ok, _fmt(v) if v is not None else "none"))
-        out.append(ReferenceCheck(r["seed"], checks))
+        if r.status != "finished":
+            checks.insert(0, ("run finished", False, r.status))
+        out.append(ReferenceCheck(r.seed, checks))
     return out
