@@ -92,13 +92,24 @@ def sliced_wasserstein(ctx: MetricContext, n: int) -> dict[str, float]:
         raise ConfigError(f"SWD needs images of at least 16 px (its coarsest level); these are {res} px")
     n = min(n, len(ctx.real_data("train")))
     ctx.notes.update(n_fake_used=n, n_real_used=n)
-    real = swd.SWDAccumulator(res, seed=ctx.settings.seed)
-    fake = swd.SWDAccumulator(res, seed=ctx.settings.seed + 1)
+    real_rng, fake_rng, dirs_rng = swd_streams(ctx.settings.seed)
+    real = swd.SWDAccumulator(res, seed=real_rng)
+    fake = swd.SWDAccumulator(res, seed=fake_rng)
     for batch in ctx.real_batches("train", n):
         real.add(batch)
     for batch in ctx.fake_batches(n):
         fake.add(batch)
-    return swd.swd(real, fake, seed=ctx.settings.seed)
+    return swd.swd(real, fake, seed=dirs_rng)
+
+
+def swd_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
+    """Independent streams for the real patch positions, the fake ones, and the directions.
+
+    Children of one ``SeedSequence(seed)``: numpy guarantees spawned streams are independent, where
+    ``default_rng(seed)`` for two uses would replay the same numbers in both.
+    """
+    real, fake, dirs = np.random.SeedSequence(seed).spawn(3)
+    return np.random.default_rng(real), np.random.default_rng(fake), np.random.default_rng(dirs)
 
 
 def ms_ssim(ctx: MetricContext, pairs: int) -> dict[str, float]:
@@ -135,7 +146,8 @@ def _spec(name: str, fn, algorithm: str, uses_extractor: bool = False, fixed: di
 
 
 _feature = partial(_spec, uses_extractor=True)
-SWD = {"real_split": "train", "nhoods_per_image": 128, "directions": "4x128", "scale": 1e3}
+SWD = {"real_split": "train", "nhoods_per_image": 128, "directions": "4x128", "scale": 1e3,
+       "streams": "seedsequence-spawn3"}  # real patches, fake patches, directions: see swd_streams
 MSSSIM = {"pairing": "consecutive", "window": 11, "sigma": 1.5, "scales": 5}
 
 PROTOCOLS = [
