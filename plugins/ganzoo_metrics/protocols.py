@@ -4,7 +4,10 @@ Counts and splits follow the papers' code where they define one:
 
 * ``fid10k``: 10,000 generated vs up to 10,000 *test* images, the self-modulation study's protocol
   (compare_gan ``eval_test_samples``; notes A.6). ``fid50k``: 50,000 vs up to 50,000 *train* images.
-  ``fid2k`` is the CPU-scale variant.
+  ``fid2k`` is the CPU-scale variant. ``fid10k-d64``, ``-d192``, ``-d768`` (and the same for
+  ``fid50k``, ``fid2k``) are the same protocols on the FID Inception's block features that
+  pytorch-fid's ``--dims 64/192/768`` selects; ``dims`` is in their protocol (and hash). The
+  plain names are ``--dims 2048`` (pool_3) and keep the protocol, and hash, they always had.
 * ``is50k`` (PGGAN/OpenAI: 50,000 images, 10 splits), ``is10k``, ``is2k``; ``is-data10k`` and
   ``is-data2k`` score up to that many real *test* images the same way (value ``is_data``: the
   "IS of the data" that BigGAN's truncation table matches).
@@ -45,9 +48,16 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
 
 
-def fid(ctx: MetricContext, n_fake: int, n_real: int, split: str) -> dict[str, float]:
-    fake = ctx.fake_features(n_fake)["pool"]
-    real = ctx.real_features(split, n_real)["pool"]
+def fid(ctx: MetricContext, n_fake: int, n_real: int, split: str, dims: int = 2048) -> dict[str, float]:
+    """Frechet distance of the extractor's pool features, or (``dims`` 64, 192, 768) of the FID
+    Inception's block features, pytorch-fid's ``--dims`` (:mod:`ganzoo_metrics.inception`)."""
+    if dims == 2048:
+        fake = ctx.fake_features(n_fake)["pool"]
+        real = ctx.real_features(split, n_real)["pool"]
+    else:
+        key = f"block{dims}"
+        fake = ctx.fake_features(n_fake, outputs=(key,))[key]
+        real = ctx.real_features(split, n_real, outputs=(key,))[key]
     ctx.notes.update(n_fake_used=len(fake), n_real_used=len(real))
     fs, rs = scores.FeatureStats(), scores.FeatureStats()
     fs.add(fake)
@@ -154,6 +164,10 @@ PROTOCOLS = [
     _feature("fid10k", fid, "frechet-distance", n_fake=10_000, n_real=10_000, split="test"),
     _feature("fid50k", fid, "frechet-distance", n_fake=50_000, n_real=50_000, split="train"),
     _feature("fid2k", fid, "frechet-distance", n_fake=2_000, n_real=2_000, split="test"),
+    *[_feature(f"{name}-d{dims}", fid, "frechet-distance", n_fake=n, n_real=n, split=split, dims=dims)
+      for name, n, split in (("fid10k", 10_000, "test"), ("fid50k", 50_000, "train"),
+                             ("fid2k", 2_000, "test"))
+      for dims in (64, 192, 768)],
     _feature("is50k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=50_000),
     _feature("is10k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=10_000),
     _feature("is2k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=2_000),
