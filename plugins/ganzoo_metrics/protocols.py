@@ -10,7 +10,8 @@ Counts and splits follow the papers' code where they define one:
   plain names are ``--dims 2048`` (pool_3) and keep the protocol, and hash, they always had.
 * ``is50k`` (PGGAN/OpenAI: 50,000 images, 10 splits), ``is10k``, ``is2k``; ``is-data10k`` and
   ``is-data2k`` score up to that many real *test* images the same way (value ``is_data``: the
-  "IS of the data" that BigGAN's truncation table matches).
+  "IS of the data" that BigGAN's truncation table matches). ``fid100``, ``is100`` and
+  ``is-data100`` are for smoke tests only (BigGAN's 256 and 512 px rows on a CPU).
 * ``kid10k`` / ``kid2k``: unbiased MMD^2 with the cubic kernel, 100 subsets of up to 1,000.
 * ``pr10k`` / ``pr2k``: improved precision and recall with k = 3.
 * ``swd16k``: PGGAN's SWD on 16,384 real (train) and generated images, 128 descriptors per image
@@ -175,6 +176,11 @@ PROTOCOLS = [
              n_real=10_000, split="test"),
     _feature("is-data2k", data_inception_score, f"inception-score-{SPLITS}-splits-real",
              n_real=2_000, split="test"),
+    # Smoke-test sizes: plumbing checks of suites whose images are too large for 2,000 on a CPU.
+    _feature("fid100", fid, "frechet-distance", n_fake=100, n_real=100, split="test"),
+    _feature("is100", inception_score, f"inception-score-{SPLITS}-splits", n_fake=100),
+    _feature("is-data100", data_inception_score, f"inception-score-{SPLITS}-splits-real",
+             n_real=100, split="test"),
     _feature("kid10k", kid, "kid-cubic-100x1000", n_fake=10_000, n_real=10_000, split="test"),
     _feature("kid2k", kid, "kid-cubic-100x1000", n_fake=2_000, n_real=2_000, split="test"),
     _feature("pr10k", precision_recall, "precision-recall-k3", n_fake=10_000, n_real=10_000, split="test"),
