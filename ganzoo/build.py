@@ -59,11 +59,17 @@ def update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None
         b_ema.copy_(b)
 
 
+LABEL_STREAM = 0x1ABE15  # XORed into the seed of the label generator: a stream apart from z's
+
+
 class LatentSampler:
-    """Draws z (and fake labels for labelled data) from its own seeded generator.
+    """Draws z (and fake labels for labelled data) from its own seeded generators.
 
     ``truncation`` applies BigGAN's truncation trick as its paper defines it: every entry of z whose
     magnitude exceeds the threshold is drawn again from the same distribution until none does.
+    Labels come from a second generator seeded from the same seed (:data:`LABEL_STREAM`), so the
+    resampling loop cannot shift them: with one seed, every threshold of a truncation sweep sees
+    the same labels, and the points of the IS-FID curve are paired comparisons.
     """
 
     def __init__(self, z_dim: int, dist: str, num_classes: int, seed: int,
@@ -76,6 +82,7 @@ class LatentSampler:
         self.device = torch.device(device)
         self.truncation = truncation
         self.gen = torch.Generator().manual_seed(seed)
+        self.label_gen = torch.Generator().manual_seed(seed ^ LABEL_STREAM)
 
     def _draw(self, shape: tuple[int, ...]) -> torch.Tensor:
         g = self.gen
@@ -109,16 +116,18 @@ class LatentSampler:
             while outside.any():
                 z[outside] = self._draw((int(outside.sum()),))
                 outside = z.abs() > self.truncation
-        y = (torch.randint(self.num_classes, (n,), generator=self.gen)
+        y = (torch.randint(self.num_classes, (n,), generator=self.label_gen)
              if self.num_classes > 0 else None)
         z = z.to(self.device)
         return z, (y.to(self.device) if y is not None else None)
 
     def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state()}
+        return {"gen": self.gen.get_state(), "label_gen": self.label_gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.gen.set_state(state["gen"])
+        if "label_gen" in state:  # checkpoints from before the label stream keep its seeded start
+            self.label_gen.set_state(state["label_gen"])
 
 
 def load_generator(path: str | Path, use_ema: bool = True, registry: Any = None,

@@ -104,7 +104,8 @@ def register_metrics() -> list[MetricSpec]:
     ``protocol``. ``compute(ctx)`` receives a :class:`ganzoo.metrics.MetricContext` and returns a
     dict of named float values; generated and real images reach it as uint8 NCHW batches, and
     ``ctx.fake_features(n)`` / ``ctx.real_features(split, n)`` give features of the evaluation's
-    extractor (real ones cached on disk under a content hash).
+    extractor (real ones cached on disk under a content hash); ``outputs=("block768",)`` asks for
+    named extra outputs the extractor offers (its ``block_outputs``) instead of pool and logits.
 
     Example::
 

@@ -186,7 +186,7 @@ class MetricContext:
     settings: EvalSettings
     registry: Any
     _real: dict[str, ImageData] = field(default_factory=dict)
-    _fake_feats: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    _fake_feats: dict[tuple, dict[str, np.ndarray]] = field(default_factory=dict)  # (n, outputs) ->
     _extractor: torch.nn.Module | None = None
     notes: dict[str, Any] = field(default_factory=dict)  # e.g. the real-image counts actually used
 
@@ -216,39 +216,65 @@ class MetricContext:
         return self._extractor
 
     @torch.no_grad()
-    def _features(self, batches: Iterator[torch.Tensor], total: int, desc: str) -> dict[str, np.ndarray]:
+    def _features(self, batches: Iterator[torch.Tensor], total: int, desc: str,
+                  outputs: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         ext = self.extractor()
         out: dict[str, list[np.ndarray]] = {}
         bar = tqdm(total=total, desc=desc, unit="img", disable=not self.settings.progress, leave=False)
         for batch in batches:
-            for key, value in ext(batch.to(self.settings.device)).items():
+            batch = batch.to(self.settings.device)
+            feats = ext(batch) if outputs is None else ext(batch, outputs=outputs)
+            for key, value in feats.items():
                 out.setdefault(key, []).append(value.float().cpu().numpy())
             bar.update(len(batch))
         bar.close()
         return {k: np.concatenate(v) for k, v in out.items()}
 
-    def fake_features(self, n: int) -> dict[str, np.ndarray]:
-        """Extractor features of the first ``n`` generated images (memoised for this evaluation)."""
-        for have, feats in self._fake_feats.items():
-            if have >= n:
+    def _check_outputs(self, outputs: tuple[str, ...] | None) -> None:
+        """Named outputs need an extractor that offers them (``block_outputs``, e.g. the FID Inception's)."""
+        if outputs is None:
+            return
+        offered = getattr(self.extractor(), "block_outputs", {})
+        missing = [k for k in outputs if k not in offered]
+        if missing:
+            raise ConfigError(f"--extractor {self.settings.extractor}: has no feature output(s) "
+                              f"{missing} (offers {sorted(offered) or 'none'} besides pool and logits)")
+
+    def fake_features(self, n: int, outputs: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+        """Extractor features of the first ``n`` generated images (memoised for this evaluation).
+
+        ``outputs``: named extra outputs of the extractor (e.g. ``("block768",)``) instead of its
+        default pool and logits.
+        """
+        self._check_outputs(outputs)
+        for (have, kind), feats in self._fake_feats.items():
+            if have >= n and kind == outputs:
                 return {k: v[:n] for k, v in feats.items()}
-        feats = self._features(self.fake.batches(n, "generating"), n, f"features ({self.settings.extractor}, fake)")
-        self._fake_feats[n] = feats
+        feats = self._features(self.fake.batches(n, "generating"), n,
+                               f"features ({self.settings.extractor}, fake)",
+                               **({"outputs": outputs} if outputs is not None else {}))
+        self._fake_feats[(n, outputs)] = feats
         return feats
 
-    def real_features(self, split: str, n: int) -> dict[str, np.ndarray]:
+    def real_features(self, split: str, n: int,
+                      outputs: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
         """Extractor features of the first ``min(n, len(split))`` real images, cached on disk."""
+        self._check_outputs(outputs)
         data = self.real_data(split)
         n = min(n, len(data))
         ext = self.extractor()
-        key = protocol_hash({"images": images_hash(data), "n": n, "extractor": self.settings.extractor,
-                             "weights": getattr(ext, "weights_hash", "?"),
-                             "resizer": getattr(ext, "resizer", "?")})
+        ident = {"images": images_hash(data), "n": n, "extractor": self.settings.extractor,
+                 "weights": getattr(ext, "weights_hash", "?"), "resizer": getattr(ext, "resizer", "?")}
+        if outputs is not None:  # default outputs keep the cache key they always had
+            ident["outputs"] = list(outputs)
+        key = protocol_hash(ident)
         path = Path(self.settings.cache_dir) / "stats" / f"{self.cfg.data.name}-{split}-{n}-{key}.npz"
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-        feats = self._features(self.real_batches(split, n), n, f"features ({self.settings.extractor}, real)")
+        feats = self._features(self.real_batches(split, n), n,
+                               f"features ({self.settings.extractor}, real)",
+                               **({"outputs": outputs} if outputs is not None else {}))
         buf = io.BytesIO()
         np.savez(buf, **feats)
         atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))

@@ -185,7 +185,8 @@ class ExtractorSpec:
     """A feature extractor for metrics: ``load(request)`` returns a module in eval mode.
 
     The module maps uint8 NCHW images to ``{"pool": [N, D], "logits": [N, K]}`` and has the string
-    attributes ``weights_hash`` (sha256 of the weights it runs with) and ``resizer``.
+    attributes ``weights_hash`` (sha256 of the weights it runs with) and ``resizer``. It may offer
+    more named outputs (``block_outputs``: name -> size), returned by ``module(images, outputs=...)``.
     """
 
     name: str

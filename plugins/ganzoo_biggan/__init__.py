@@ -1,13 +1,15 @@
 """Built-in plugin: BigGAN (Brock, Donahue & Simonyan, ICLR 2019) after BigGAN-PyTorch.
 
-Registers the architecture ``biggan`` (32x32, 64x64 and 128x128; see
-:mod:`ganzoo_biggan.networks` and :mod:`ganzoo_biggan.layers`) and the G regularizer ``ortho``,
+Registers the architectures ``biggan`` (32 to 512 px; see :mod:`ganzoo_biggan.networks` and
+:mod:`ganzoo_biggan.layers`) and ``biggan-deep`` (32 to 512 px; :mod:`ganzoo_biggan.deep`), and the
+G regularizer ``ortho``,
 BigGAN's modified orthogonal regularisation (:mod:`ganzoo_biggan.ortho`).
 """
 
 from __future__ import annotations
 
 from ganzoo import ArchitectureSpec, RegularizerSpec, hookimpl
+from ganzoo_biggan.deep import BigGANDeepParams, build_biggan_deep
 from ganzoo_biggan.networks import BigGANParams, build_biggan
 from ganzoo_biggan.ortho import OrthoParams, ortho_penalty
 
@@ -23,7 +25,15 @@ def register_architectures() -> list[ArchitectureSpec]:
             params=BigGANParams,
             description="BigGAN (Brock et al. 2019) as in BigGAN-PyTorch: shared embedding, "
                         "hierarchical z, conditional BN, self-attention, SN in G and D, projection "
-                        "D; 32, 64 or 128 px",
+                        "D; 32, 64, 128, 256 or 512 px",
+        ),
+        ArchitectureSpec(
+            name="biggan-deep",
+            build=build_biggan_deep,
+            params=BigGANDeepParams,
+            description="BigGAN-deep (Brock et al. 2019, appendix B) as in BigGAN-PyTorch: "
+                        "bottleneck residual blocks, 2 per stage, channel drop in G, whole z "
+                        "concatenated with the shared embedding at every block; 32 to 512 px",
         ),
     ]
 

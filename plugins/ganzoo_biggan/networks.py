@@ -1,4 +1,4 @@
-"""BigGAN generator and discriminator at 32x32, 64x64 and 128x128.
+"""BigGAN generator and discriminator at 32, 64, 128, 256 and 512 px.
 
 Brock, Donahue & Simonyan (ICLR 2019), sections 3-4 and appendices B-C, implemented after the
 authors' PyTorch code, BigGAN-PyTorch (``BigGAN.py``: ``G_arch``, ``D_arch``, ``Generator``,
@@ -8,7 +8,9 @@ authors' PyTorch code, BigGAN-PyTorch (``BigGAN.py``: ``G_arch``, ``D_arch``, ``
 one :class:`~ganzoo_biggan.layers.GBlock` per stage (x2 nearest upsampling each) with an optional
 self-attention block after the stage whose output resolution is listed in ``attention`` -> BN ->
 ReLU -> conv3x3 -> tanh. Channel multipliers (``G_arch``): 32: in = out = [4, 4, 4];
-64: in [16, 16, 8, 4], out [16, 8, 4, 2]; 128: in [16, 16, 8, 4, 2], out [16, 8, 4, 2, 1].
+64: in [16, 16, 8, 4], out [16, 8, 4, 2]; 128: in [16, 16, 8, 4, 2], out [16, 8, 4, 2, 1];
+256: in [16, 16, 8, 8, 4, 2], out [16, 8, 8, 4, 2, 1]; 512: in [16, 16, 8, 8, 4, 2, 1], out
+[16, 8, 8, 4, 2, 1, 1] (the paper's Tables 4-6 list the same stages).
 
 * ``shared_embedding``: one ``nn.Embedding(num_classes, shared_dim)`` (no SN: SN on it "randomly
   cripples G"), whose output every conditional BN projects linearly (bias-free, SN when ``g_sn``)
@@ -25,12 +27,23 @@ ReLU -> conv3x3 -> tanh. Channel multipliers (``G_arch``): 32: in = out = [4, 4,
 pre-activation), optional self-attention, then ReLU -> global **sum** pool -> linear -> 1, plus
 the projection ``sum(embed(y) * h)`` when conditional. ``D_arch``: 32: in [3, 4, 4, 4], out
 [4, 4, 4, 4], downsample [T, T, F, F]; 64: in [3, 1, 2, 4, 8], out [1, 2, 4, 8, 16], downsample
-[T, T, T, T, F]; 128: in [3, 1, 2, 4, 8, 16], out [1, 2, 4, 8, 16, 16], downsample [T x 5, F].
+[T, T, T, T, F]; 128: in [3, 1, 2, 4, 8, 16], out [1, 2, 4, 8, 16, 16], downsample [T x 5, F];
+256: in [3, 1, 2, 4, 8, 8, 16], out [1, 2, 4, 8, 8, 16, 16], downsample [T x 6, F]; 512: in
+[3, 1, 1, 2, 4, 8, 8, 16], out [1, 1, 2, 4, 8, 8, 16, 16], downsample [T x 7, F].
+
+**Attention** is a switch (``attention``, and ``d_attention`` when D's differs from G's). The
+paper's placements (arXiv v1, Tables 4-6): 128: G and D at 64; 256: **G at 128, D at 64**
+("memory constraints prevent us from moving the non-local block in D"); 512: both at 64. The
+code takes them from the command line (``--G_attn``, ``--D_attn``, default 64).
 
 Spectral norm (``g_sn``, ``d_sn``) covers every conv, linear and projection of the network (D's
 class embedding included, G's shared embedding and unshared BN embeddings excluded), eps 1e-6 as the
 ImageNet scripts. Parameter counts match BigGAN Table 1 once G's shared embedding is left out (the
-paper's count omits it): 128x128, ch 96, shared + hierarchical: 158.3M.
+paper's count omits it): 128x128, ch 96, shared + hierarchical: 158.3M. At 256 and 512 the paper
+gives no count; with ch 96, the paper's attention and the TF-Hub modules' z sizes (BigGAN-PyTorch
+``TFHub/converter.py``: 120, 140, 128 at 128, 256, 512) this code gives, without the shared
+embedding, 256: G 82.0M + D 99.2M = 181.2M; 512: G 82.2M + D 99.4M = 181.6M (not checked
+against any published figure).
 
 Deliberate deviations from BigGAN-PyTorch, and why:
 
@@ -82,11 +95,16 @@ G_ARCH = {
     32: {"in": [4, 4, 4], "out": [4, 4, 4]},
     64: {"in": [16, 16, 8, 4], "out": [16, 8, 4, 2]},
     128: {"in": [16, 16, 8, 4, 2], "out": [16, 8, 4, 2, 1]},
+    256: {"in": [16, 16, 8, 8, 4, 2], "out": [16, 8, 8, 4, 2, 1]},
+    512: {"in": [16, 16, 8, 8, 4, 2, 1], "out": [16, 8, 8, 4, 2, 1, 1]},
 }
 D_ARCH = {
     32: {"in": [None, 4, 4, 4], "out": [4, 4, 4, 4], "down": [True, True, False, False]},
     64: {"in": [None, 1, 2, 4, 8], "out": [1, 2, 4, 8, 16], "down": [True] * 4 + [False]},
     128: {"in": [None, 1, 2, 4, 8, 16], "out": [1, 2, 4, 8, 16, 16], "down": [True] * 5 + [False]},
+    256: {"in": [None, 1, 2, 4, 8, 8, 16], "out": [1, 2, 4, 8, 8, 16, 16], "down": [True] * 6 + [False]},
+    512: {"in": [None, 1, 1, 2, 4, 8, 8, 16], "out": [1, 1, 2, 4, 8, 8, 16, 16],
+          "down": [True] * 7 + [False]},
 }  # in[0] is the image channels
 
 
@@ -111,6 +129,10 @@ class BigGANParams(Params):
     attention: tuple[int, ...] = Field((), description="resolutions after which G and D get a "
                                                        "self-attention block ([] none; paper: "
                                                        "[64] at 128x128); 0 or an int accepted")
+    d_attention: tuple[int, ...] | None = Field(None, description="D's self-attention resolutions "
+                                                                  "when they differ from G's (paper "
+                                                                  "at 256: G [128], D [64]); "
+                                                                  "unset = attention")
     g_sn: bool = Field(True, description="spectral norm on G's convs, linears and BN projections")
     d_sn: bool = Field(True, description="spectral norm on every D layer")
     init: Literal["ortho", "N02"] = Field("ortho", description="weight init: orthogonal (paper) "
@@ -119,24 +141,36 @@ class BigGANParams(Params):
                                                "conditional")
     bn_eps: float = Field(1e-5, gt=0, description="eps of every BN in G")
 
-    @field_validator("attention", mode="before")
+    @field_validator("attention", "d_attention", mode="before")
     @classmethod
     def _attention_list(cls, v):
-        """Accept 0 (none), one resolution, a list, or BigGAN-PyTorch's '32_64' string."""
-        if isinstance(v, bool):
-            raise TypeError("attention: give resolutions, not a bool")
-        if isinstance(v, int):
-            return () if v == 0 else (v,)
-        if isinstance(v, str):
-            return tuple(int(s) for s in v.split("_") if s and int(s) != 0)
-        return v
+        return parse_attention(v)
 
-    @field_validator("attention")
+    @field_validator("attention", "d_attention")
     @classmethod
-    def _attention_sorted(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if any(r <= 0 for r in v):
-            raise ValueError("attention resolutions must be positive")
-        return tuple(sorted(set(v)))
+    def _attention_sorted(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        return sorted_attention(v)
+
+
+def parse_attention(v):
+    """Accept None (unset), 0 (none), one resolution, a list, or BigGAN-PyTorch's '32_64' string."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise TypeError("attention: give resolutions, not a bool")
+    if isinstance(v, int):
+        return () if v == 0 else (v,)
+    if isinstance(v, str):
+        return tuple(int(s) for s in v.split("_") if s and int(s) != 0)
+    return v
+
+
+def sorted_attention(v: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    if v is None:
+        return None
+    if any(r <= 0 for r in v):
+        raise ValueError("attention resolutions must be positive")
+    return tuple(sorted(set(v)))
 
 
 def scaled_ch(params: BigGANParams) -> int:
@@ -252,7 +286,7 @@ class BigGANDiscriminator(nn.Module):
 
 # -- builder ---------------------------------------------------------------------------------------
 def build_biggan(params: BigGANParams, info: DataInfo) -> tuple[nn.Module, nn.Module]:
-    """``(G, D)`` for ``info``'s resolution (32, 64 or 128), channels and classes."""
+    """``(G, D)`` for ``info``'s resolution (32 to 512), channels and classes."""
     if info.resolution not in G_ARCH:
         raise ConfigError(f"architecture 'biggan': resolution {info.resolution} is not supported "
                           f"(use one of {sorted(G_ARCH)})")
@@ -265,11 +299,25 @@ def build_biggan(params: BigGANParams, info: DataInfo) -> tuple[nn.Module, nn.Mo
                         params.attention, LayerConfig(params.g_sn, SN_EPS, params.init),
                         params.bn_eps)
     D = BigGANDiscriminator(info.resolution, info.channels, ch, num_classes, params.projection,
-                            params.attention, LayerConfig(params.d_sn, SN_EPS, params.init))
-    placed = set(G.resolutions) | set(D.resolutions)
-    missing = [r for r in params.attention if r not in placed]
-    if missing:
-        raise ConfigError(f"model.params.attention: no G or D block outputs resolution(s) "
-                          f"{missing} at {info.resolution}x{info.resolution} (G: {G.resolutions}, "
-                          f"D: {D.resolutions})")
+                            d_attention(params), LayerConfig(params.d_sn, SN_EPS, params.init))
+    check_attention(params, G.resolutions, D.resolutions, info.resolution)
     return G, D
+
+
+def d_attention(params) -> tuple[int, ...]:
+    """D's attention resolutions: ``d_attention`` when set, else the shared ``attention``."""
+    return params.attention if params.d_attention is None else params.d_attention
+
+
+def check_attention(params, g_res: list[int], d_res: list[int], resolution: int) -> None:
+    """Every requested attention resolution must be the output of some block that gets it."""
+    if params.d_attention is None:
+        checks = [("attention", "G or D", params.attention, set(g_res) | set(d_res))]
+    else:
+        checks = [("attention", "G", params.attention, set(g_res)),
+                  ("d_attention", "D", params.d_attention, set(d_res))]
+    for field, nets, wanted, placed in checks:
+        missing = [r for r in wanted if r not in placed]
+        if missing:
+            raise ConfigError(f"model.params.{field}: no {nets} block outputs resolution(s) "
+                              f"{missing} at {resolution}x{resolution} (G: {g_res}, D: {d_res})")

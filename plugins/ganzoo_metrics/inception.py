@@ -33,6 +33,15 @@ returns ``{"pool": [N, 2048], "logits": [N, 1008]}``: ``pool`` is the global ave
 bias, as the original IS reads ``softmax/logits/MatMul`` (implementation notes B.8; torch-fidelity's
 ``logits_unbiased``, NVIDIA's ``no_output_bias``).
 
+Block features. pytorch-fid's ``--dims`` selects the output of one of its four blocks
+(``BLOCK_INDEX_BY_DIM = {64: 0, 192: 1, 768: 2, 2048: 3}``): 64 after ``Conv2d_2b_3x3`` and the
+first max pool, 192 after ``Conv2d_4a_3x3`` and the second max pool, 768 after ``Mixed_6e`` (the
+features the auxiliary classifier would read), 2048 the final average pool; ``fid_score`` averages
+any block output that is not 1x1 to 1x1 (``adaptive_avg_pool2d``). ``model(images,
+outputs=("block768",))`` returns ``{"block768": [N, 768]}`` so, stopping after the deepest block
+asked for (:meth:`FIDInceptionV3.block_features`); ``model(images)`` is unchanged and costs what it
+did.
+
 Weights. :func:`load_inception` reads the file from ``--inception-weights PATH`` or from
 ``~/.cache/ganzoo/weights/`` and downloads it there once if it is missing. Only the first 8 hex
 digits of the file's SHA-256 are published (torch.hub's convention: they are the ``6726825d`` in
@@ -65,6 +74,8 @@ DOWNLOAD_TIMEOUT_S = 30.0
 INPUT_SIZE = 299
 # F.interpolate bilinear to 299x299, align_corners=False (pytorch-fid's), not TF1's resize_bilinear.
 RESIZER = "torch-bilinear-299"
+# pytorch-fid's InceptionV3.BLOCK_INDEX_BY_DIM: block i's output has BLOCK_DIMS[i] channels.
+BLOCK_DIMS = (64, 192, 768, 2048)
 
 
 class BasicConv2d(nn.Module):
@@ -236,7 +247,8 @@ class FIDInceptionV3(nn.Module):
     batch norms would use batch statistics instead of the graph's moving averages.
     """
 
-    feature_dims = {"pool": 2048, "logits": 1008}
+    feature_dims = {"pool": 2048, "logits": 1008}  # what forward returns by default
+    block_outputs = {"block64": 64, "block192": 192, "block768": 768}  # on request (``outputs``)
     num_classes = 1008
 
     def __init__(self) -> None:
@@ -279,27 +291,61 @@ class FIDInceptionV3(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         return x
 
+    def _blocks(self) -> list[list]:
+        """pytorch-fid's four blocks (``InceptionV3.blocks``), as lists of layers in order."""
+        pool = lambda x: F.max_pool2d(x, kernel_size=3, stride=2)  # noqa: E731
+        return [
+            [self.Conv2d_1a_3x3, self.Conv2d_2a_3x3, self.Conv2d_2b_3x3, pool],  # -> 64 x 73 x 73
+            [self.Conv2d_3b_1x1, self.Conv2d_4a_3x3, pool],  # -> 192 x 35 x 35
+            [self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b,
+             self.Mixed_6c, self.Mixed_6d, self.Mixed_6e],  # -> 768 x 17 x 17
+            [self.Mixed_7a, self.Mixed_7b, self.Mixed_7c],  # -> 2048 x 8 x 8
+        ]
+
+    def block_features(self, x: torch.Tensor, dims: tuple[int, ...]) -> dict[int, torch.Tensor]:
+        """Preprocessed ``[N, 3, 299, 299]`` -> ``{dim: [N, dim]}`` for ``dims`` in (64, 192, 768, 2048).
+
+        Each is the global average pool of the output of pytorch-fid's block
+        ``BLOCK_INDEX_BY_DIM[dim]`` (what its ``fid_score`` does with a block output that is not
+        1x1); 2048 is ``pool_3``. The forward stops after the deepest block asked for.
+        """
+        unknown = [d for d in dims if d not in BLOCK_DIMS]
+        if unknown or not dims:
+            raise ValueError(f"block feature dims must be some of {BLOCK_DIMS}, got {dims}")
+        last = max(BLOCK_DIMS.index(d) for d in dims)
+        out = {}
+        for i, block in enumerate(self._blocks()[: last + 1]):
+            for layer in block:
+                x = layer(x)
+            if BLOCK_DIMS[i] in dims:
+                out[BLOCK_DIMS[i]] = x.mean(dim=(2, 3))
+        return out
+
     def pool_features(self, x: torch.Tensor) -> torch.Tensor:
         """Preprocessed ``[N, 3, 299, 299]`` -> ``[N, 2048]``: the average pool of ``Mixed_7c``."""
-        x = self.Conv2d_1a_3x3(x)
-        x = self.Conv2d_2a_3x3(x)
-        x = self.Conv2d_2b_3x3(x)
-        x = F.max_pool2d(x, kernel_size=3, stride=2)
-        x = self.Conv2d_3b_1x1(x)
-        x = self.Conv2d_4a_3x3(x)
-        x = F.max_pool2d(x, kernel_size=3, stride=2)
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b,
-                      self.Mixed_6c, self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b,
-                      self.Mixed_7c):
-            x = block(x)
-        return x.mean(dim=(2, 3))
+        return self.block_features(x, (2048,))[2048]
 
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        pool = self.pool_features(self.preprocess(images)).float()
-        # IS logits: pool_3 @ W of softmax/logits/MatMul, no bias; kept in fp32 under autocast.
-        with torch.autocast(pool.device.type, enabled=False):
-            logits = pool @ self.fc.weight.float().t()
-        return {"pool": pool, "logits": logits}
+    def forward(self, images: torch.Tensor,
+                outputs: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
+        """``{"pool", "logits"}``, or the named ``outputs`` (any of those and ``block64``,
+        ``block192``, ``block768``), computing only as deep as the deepest one needs."""
+        wanted = ("pool", "logits") if outputs is None else tuple(outputs)
+        known = {**self.feature_dims, **self.block_outputs}
+        bad = [k for k in wanted if k not in known]
+        if bad:
+            raise ValueError(f"FIDInceptionV3 has no output(s) {bad}; it has {sorted(known)}")
+        dims = {self.block_outputs.get(k, 2048) for k in wanted}
+        feats = self.block_features(self.preprocess(images), tuple(sorted(dims)))
+        out = {k: feats[d].float() for k, d in self.block_outputs.items() if k in wanted}
+        if "pool" in wanted or "logits" in wanted:
+            pool = feats[2048].float()
+            if "pool" in wanted:
+                out["pool"] = pool
+            if "logits" in wanted:
+                # IS logits: pool_3 @ W of softmax/logits/MatMul, no bias; kept in fp32 under autocast.
+                with torch.autocast(pool.device.type, enabled=False):
+                    out["logits"] = pool @ self.fc.weight.float().t()
+        return {k: out[k] for k in wanted}
 
 
 # ---- Weights -------------------------------------------------------------------------------------

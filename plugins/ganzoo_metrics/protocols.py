@@ -4,10 +4,14 @@ Counts and splits follow the papers' code where they define one:
 
 * ``fid10k``: 10,000 generated vs up to 10,000 *test* images, the self-modulation study's protocol
   (compare_gan ``eval_test_samples``; notes A.6). ``fid50k``: 50,000 vs up to 50,000 *train* images.
-  ``fid2k`` is the CPU-scale variant.
+  ``fid2k`` is the CPU-scale variant. ``fid10k-d64``, ``-d192``, ``-d768`` (and the same for
+  ``fid50k``, ``fid2k``) are the same protocols on the FID Inception's block features that
+  pytorch-fid's ``--dims 64/192/768`` selects; ``dims`` is in their protocol (and hash). The
+  plain names are ``--dims 2048`` (pool_3) and keep the protocol, and hash, they always had.
 * ``is50k`` (PGGAN/OpenAI: 50,000 images, 10 splits), ``is10k``, ``is2k``; ``is-data10k`` and
   ``is-data2k`` score up to that many real *test* images the same way (value ``is_data``: the
-  "IS of the data" that BigGAN's truncation table matches).
+  "IS of the data" that BigGAN's truncation table matches). ``fid100``, ``is100`` and
+  ``is-data100`` are for smoke tests only (BigGAN's 256 and 512 px rows on a CPU).
 * ``kid10k`` / ``kid2k``: unbiased MMD^2 with the cubic kernel, 100 subsets of up to 1,000.
 * ``pr10k`` / ``pr2k``: improved precision and recall with k = 3.
 * ``swd16k``: PGGAN's SWD on 16,384 real (train) and generated images, 128 descriptors per image
@@ -47,9 +51,16 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
 
 
-def fid(ctx: MetricContext, n_fake: int, n_real: int, split: str) -> dict[str, float]:
-    fake = ctx.fake_features(n_fake)["pool"]
-    real = ctx.real_features(split, n_real)["pool"]
+def fid(ctx: MetricContext, n_fake: int, n_real: int, split: str, dims: int = 2048) -> dict[str, float]:
+    """Frechet distance of the extractor's pool features, or (``dims`` 64, 192, 768) of the FID
+    Inception's block features, pytorch-fid's ``--dims`` (:mod:`ganzoo_metrics.inception`)."""
+    if dims == 2048:
+        fake = ctx.fake_features(n_fake)["pool"]
+        real = ctx.real_features(split, n_real)["pool"]
+    else:
+        key = f"block{dims}"
+        fake = ctx.fake_features(n_fake, outputs=(key,))[key]
+        real = ctx.real_features(split, n_real, outputs=(key,))[key]
     ctx.notes.update(n_fake_used=len(fake), n_real_used=len(real))
     fs, rs = scores.FeatureStats(), scores.FeatureStats()
     fs.add(fake)
@@ -95,13 +106,24 @@ def sliced_wasserstein(ctx: MetricContext, n: int) -> dict[str, float]:
         raise ConfigError(f"SWD needs images of at least 16 px (its coarsest level); these are {res} px")
     n = min(n, len(ctx.real_data("train")), ctx.fake.limit or n)  # a real-data reference has a limit
     ctx.notes.update(n_fake_used=n, n_real_used=n)
-    real = swd.SWDAccumulator(res, seed=ctx.settings.seed)
-    fake = swd.SWDAccumulator(res, seed=ctx.settings.seed + 1)
+    real_rng, fake_rng, dirs_rng = swd_streams(ctx.settings.seed)
+    real = swd.SWDAccumulator(res, seed=real_rng)
+    fake = swd.SWDAccumulator(res, seed=fake_rng)
     for batch in ctx.real_batches("train", n):
         real.add(batch)
     for batch in ctx.fake_batches(n):
         fake.add(batch)
-    return swd.swd(real, fake, seed=ctx.settings.seed)
+    return swd.swd(real, fake, seed=dirs_rng)
+
+
+def swd_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator, np.random.Generator]:
+    """Independent streams for the real patch positions, the fake ones, and the directions.
+
+    Children of one ``SeedSequence(seed)``: numpy guarantees spawned streams are independent, where
+    ``default_rng(seed)`` for two uses would replay the same numbers in both.
+    """
+    real, fake, dirs = np.random.SeedSequence(seed).spawn(3)
+    return np.random.default_rng(real), np.random.default_rng(fake), np.random.default_rng(dirs)
 
 
 def ms_ssim(ctx: MetricContext, pairs: int) -> dict[str, float]:
@@ -157,13 +179,18 @@ def _spec(name: str, fn, algorithm: str, uses_extractor: bool = False, fixed: di
 
 
 _feature = partial(_spec, uses_extractor=True)
-SWD = {"real_split": "train", "nhoods_per_image": 128, "directions": "4x128", "scale": 1e3}
+SWD = {"real_split": "train", "nhoods_per_image": 128, "directions": "4x128", "scale": 1e3,
+       "streams": "seedsequence-spawn3"}  # real patches, fake patches, directions: see swd_streams
 MSSSIM = {"pairing": "consecutive", "window": 11, "sigma": 1.5, "scales": 5}
 
 PROTOCOLS = [
     _feature("fid10k", fid, "frechet-distance", n_fake=10_000, n_real=10_000, split="test"),
     _feature("fid50k", fid, "frechet-distance", n_fake=50_000, n_real=50_000, split="train"),
     _feature("fid2k", fid, "frechet-distance", n_fake=2_000, n_real=2_000, split="test"),
+    *[_feature(f"{name}-d{dims}", fid, "frechet-distance", n_fake=n, n_real=n, split=split, dims=dims)
+      for name, n, split in (("fid10k", 10_000, "test"), ("fid50k", 50_000, "train"),
+                             ("fid2k", 2_000, "test"))
+      for dims in (64, 192, 768)],
     _feature("is50k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=50_000),
     _feature("is10k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=10_000),
     _feature("is2k", inception_score, f"inception-score-{SPLITS}-splits", n_fake=2_000),
@@ -171,6 +198,11 @@ PROTOCOLS = [
              n_real=10_000, split="test"),
     _feature("is-data2k", data_inception_score, f"inception-score-{SPLITS}-splits-real",
              n_real=2_000, split="test"),
+    # Smoke-test sizes: plumbing checks of suites whose images are too large for 2,000 on a CPU.
+    _feature("fid100", fid, "frechet-distance", n_fake=100, n_real=100, split="test"),
+    _feature("is100", inception_score, f"inception-score-{SPLITS}-splits", n_fake=100),
+    _feature("is-data100", data_inception_score, f"inception-score-{SPLITS}-splits-real",
+             n_real=100, split="test"),
     _feature("kid10k", kid, "kid-cubic-100x1000", n_fake=10_000, n_real=10_000, split="test"),
     _feature("kid2k", kid, "kid-cubic-100x1000", n_fake=2_000, n_real=2_000, split="test"),
     _feature("pr10k", precision_recall, "precision-recall-k3", n_fake=10_000, n_real=10_000, split="test"),

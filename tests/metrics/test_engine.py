@@ -167,3 +167,42 @@ def test_features_train_then_eval_with_that_classifier(ckpt, tmp_path):
     result = json.loads(out.stdout)[0]
     assert result["name"] == "fid2k@classifier"
     assert result["protocol"]["extractor_weights_sha256"] == info["sha256"]
+
+
+class _BlockStub(torch.nn.Module):
+    """A cheap extractor with one extra named output, recording what it was asked for."""
+
+    weights_hash, resizer = "stub", "none"
+    block_outputs = {"block768": 4}
+
+    def __init__(self, calls: list) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def forward(self, images, outputs=None):
+        self.calls.append(outputs)
+        x = images.float().flatten(1) / 255
+        feats = {"pool": x[:, 40:48], "logits": torch.zeros(len(x), 10), "block768": x[:, 100:104] ** 2}
+        return {k: feats[k] for k in (outputs or ("pool", "logits"))}
+
+
+def test_block_feature_fid_protocols_ask_the_extractor_for_their_block(ckpt, tmp_path, registry):
+    import types
+
+    from ganzoo import ExtractorSpec, hookimpl
+    from ganzoo.errors import ConfigError
+    from ganzoo.registry import load_registry
+
+    calls: list = []
+    plugin = types.ModuleType("blockstub")
+    plugin.register_extractors = hookimpl(lambda: [ExtractorSpec("stub", lambda req: _BlockStub(calls))])
+    reg = load_registry(autoload=False, extra=[(plugin, "blockstub")])
+    s = EvalSettings(extractor="stub", progress=False, cache_dir=tmp_path / "cache")
+    plain, d768 = evaluate(ckpt, ["fid2k", "fid2k-d768"], s, reg)
+    assert (plain.name, d768.name) == ("fid2k@stub", "fid2k-d768@stub")
+    assert d768.protocol["dims"] == 768 and "dims" not in plain.protocol  # fid2k's hash is unchanged
+    assert d768.protocol_hash != plain.protocol_hash and d768.values["fid"] != plain.values["fid"]
+    assert None in calls and ("block768",) in calls and set(calls) == {None, ("block768",)}
+    assert len(list((tmp_path / "cache" / "stats").glob("*.npz"))) == 2  # one real cache per output set
+    with pytest.raises(ConfigError, match="block768"):
+        evaluate(ckpt, ["fid2k-d768"], settings(tmp_path), registry)  # mnist-cnn has no blocks

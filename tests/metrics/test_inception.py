@@ -240,6 +240,59 @@ def test_forward_pool_and_unbiased_logits(model):
     torch.testing.assert_close(again["logits"], out["logits"], rtol=0, atol=0)
 
 
+def pytorch_fid_blocks(model, x):
+    """pytorch-fid's ``InceptionV3.blocks`` written out by hand over the same modules: block 0 =
+    Conv2d_1a..2b + max pool, block 1 = Conv2d_3b, 4a + max pool, block 2 = Mixed_5b..Mixed_6e,
+    block 3 = Mixed_7a..7c + adaptive average pool; ``fid_score`` then averages any block output
+    that is not 1x1 to 1x1."""
+    pool = torch.nn.MaxPool2d(kernel_size=3, stride=2)
+    blocks = [
+        [model.Conv2d_1a_3x3, model.Conv2d_2a_3x3, model.Conv2d_2b_3x3, pool],
+        [model.Conv2d_3b_1x1, model.Conv2d_4a_3x3, pool],
+        [model.Mixed_5b, model.Mixed_5c, model.Mixed_5d, model.Mixed_6a, model.Mixed_6b,
+         model.Mixed_6c, model.Mixed_6d, model.Mixed_6e],
+        [model.Mixed_7a, model.Mixed_7b, model.Mixed_7c, torch.nn.AdaptiveAvgPool2d((1, 1))],
+    ]
+    out = {}
+    for dim, block in zip((64, 192, 768, 2048), blocks):
+        for layer in block:
+            x = layer(x)
+        out[dim] = F.adaptive_avg_pool2d(x, output_size=(1, 1)).squeeze(3).squeeze(2)
+    return out
+
+
+def test_block_features_are_pytorch_fids_dims(model):
+    x = images(2, 3, 40, seed=6)
+    with torch.no_grad():
+        ref = pytorch_fid_blocks(model, model.preprocess(x))
+        got = model(x, outputs=("block64", "block192", "block768", "pool", "logits"))
+        assert list(got) == ["block64", "block192", "block768", "pool", "logits"]
+        for dim, key in ((64, "block64"), (192, "block192"), (768, "block768"), (2048, "pool")):
+            assert got[key].shape == (2, dim)
+            torch.testing.assert_close(got[key], ref[dim], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got["logits"], model(x)["logits"])
+        assert inception.BLOCK_DIMS == (64, 192, 768, 2048)
+        with pytest.raises(ValueError, match="no output"):
+            model(x, outputs=("block1000",))
+
+
+def test_block_features_stop_at_the_deepest_block_asked(model):
+    ran = []
+    hooks = [getattr(model, n).register_forward_hook(lambda m, a, o, n=n: ran.append(n))
+             for n in ("Conv2d_4a_3x3", "Mixed_6e", "Mixed_7a")]
+    try:
+        with torch.no_grad():
+            out = model(images(1, 3, 32, seed=7), outputs=("block192",))
+        assert set(out) == {"block192"} and ran == ["Conv2d_4a_3x3"]
+        ran.clear()
+        with torch.no_grad():
+            model(images(1, 3, 32, seed=7), outputs=("block768",))
+        assert ran == ["Conv2d_4a_3x3", "Mixed_6e"]
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def test_gray_images_are_repeated_to_rgb(model):
     gray = images(2, 1, 28, seed=5)
     with torch.no_grad():

@@ -254,3 +254,38 @@ def test_one_dimensional_distance_matches_pot():
     pot_1d = np.mean(ot.wasserstein_1d(a64 @ d64, b64 @ d64, p=1))
     assert ours == pytest.approx(pot_sliced, rel=1e-5)
     assert ours == pytest.approx(pot_1d, rel=1e-5)
+
+
+def test_protocol_draws_patches_and_directions_from_separate_streams(monkeypatch):
+    """swd2k: real patch positions, fake patch positions and directions are three seeded streams."""
+    from types import SimpleNamespace
+
+    from ganzoo_metrics import protocols
+
+    used = {}
+
+    class Recorder(S.SWDAccumulator):
+        def __init__(self, resolution, seed):
+            super().__init__(resolution, seed=seed)
+            used.setdefault("acc", []).append(seed)
+
+    def fake_swd(real, fake, seed):
+        used["dirs"] = seed
+        return {"swd_avg": 0.0}
+
+    monkeypatch.setattr(protocols.swd, "SWDAccumulator", Recorder)
+    monkeypatch.setattr(protocols.swd, "swd", fake_swd)
+    images = torch.zeros(4, 3, 16, 16, dtype=torch.uint8)
+    ctx = SimpleNamespace(cfg=SimpleNamespace(data=SimpleNamespace(resolution=16)), notes={},
+                          settings=SimpleNamespace(seed=7), real_data=lambda split: images,
+                          real_batches=lambda split, n: iter([images]), fake_batches=lambda n: iter([images]))
+    protocols.sliced_wasserstein(ctx, 4)
+    real, fake = used["acc"]
+    draws = [g.bit_generator.state["state"] for g in (real, fake, used["dirs"])]
+    assert len({str(d) for d in draws}) == 3  # three different streams...
+    fresh = protocols.swd_streams(7)  # ...that are the seed's spawned children, reproducibly
+    first = [g.random(16) for g in fresh]
+    assert not np.allclose(first[0], first[2]) and not np.allclose(first[0], first[1])
+    again = [g.random(16) for g in protocols.swd_streams(7)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert protocols.SWD["streams"] == "seedsequence-spawn3"  # part of the protocol hash
