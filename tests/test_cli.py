@@ -18,7 +18,7 @@ from PIL import Image
 from ganzoo import checkpoint
 from ganzoo.cli import main
 from ganzoo.config import load_config
-from ganzoo.trainer import train
+from ganzoo.train import train
 from test_trainer import assert_same_state
 
 ROOT = Path(__file__).resolve().parents[1]
