@@ -1,4 +1,4 @@
-"""ganzoo: a plugin-based GAN zoo. The public surface: ``hookimpl`` for plugin authors and the specs."""
+"""ganzoo: a plugin-based GAN zoo. Here: ``hookimpl`` and the specs; :mod:`ganzoo.api` has all a plugin needs."""
 
 from ganzoo.hookspecs import hookimpl
 from ganzoo.specs import (
@@ -6,6 +6,7 @@ from ganzoo.specs import (
     DataInfo,
     DatasetSpec,
     ExtractorSpec,
+    Growing,
     GrowthSchedule,
     LossSpec,
     MetricSpec,
@@ -24,6 +25,7 @@ __all__ = [
     "DataInfo",
     "DatasetSpec",
     "ExtractorSpec",
+    "Growing",
     "GrowthSchedule",
     "LossSpec",
     "MetricSpec",

@@ -32,9 +32,9 @@ from functools import partial
 import numpy as np
 import torch
 
-from ganzoo.errors import ConfigError
-from ganzoo.metrics import MetricContext
-from ganzoo.specs import MetricSpec
+from ganzoo.api import ConfigError
+from ganzoo.api import MetricContext
+from ganzoo.api import MetricSpec
 from ganzoo_metrics import msssim, scores, swd
 from ganzoo_metrics.classifier import DIGITS_CLASSIFIER_INFO, load_digits_classifier, predict_stacked
 

@@ -64,7 +64,7 @@ from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from ganzoo import DataInfo, Params
-from ganzoo.errors import ConfigError
+from ganzoo.api import ConfigError
 from ganzoo_pggan.layers import (
     SQRT2,
     EqConv2d,
