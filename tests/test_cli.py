@@ -146,7 +146,8 @@ def test_resume_errors_extension_and_stale_temporary_files(tmp_path):
 
     # --resume where there is no run: an error, not a silent fresh start.
     empty = tmp_path / "empty"
-    _one_line_error(run_cli(*args, "--out", str(empty), "--resume"), "holds no run", str(empty))
+    _one_line_error(run_cli(*args, "--set", "train.g_steps=1", "--out", str(empty), "--resume"),
+                    "holds no run", str(empty))
     assert not empty.exists()
 
     # Killed atomic writes left temporary files: the next start of the run removes them.
