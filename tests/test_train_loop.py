@@ -174,3 +174,22 @@ def test_losses_are_read_only_at_log_eval_and_checkpoint_steps(tmp_path, registr
     assert reads == [(4, True), (2, False), (4, True), (4, True)]
     logged = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged if "d_loss" in r] == [4, 8, 12]
+
+
+# -- the fast path ---------------------------------------------------------------------------------
+def test_fast_path_uses_fused_adam_and_resumes_bit_exactly(tmp_path, registry, monkeypatch):
+    from ganzoo import checkpoint
+    from ganzoo.train import state as state_mod
+    from test_trainer import assert_same_state
+
+    made = []
+    original = state_mod.adam
+    monkeypatch.setattr(state_mod, "adam", lambda *a: made.append(a[2]) or original(*a))
+    cfg = resolve(tiny_raw(fast={"channels_last": True, "bf16": True}), registry)
+    train(cfg, tmp_path / "straight", registry=registry, progress=False)
+    assert made == [True, True]
+    train(cfg, tmp_path / "split", registry=registry, progress=False, stop_at=4)
+    train(cfg, tmp_path / "split", resume=True, registry=registry, progress=False)
+    a, b = (checkpoint.load(tmp_path / d / "checkpoint.pt") for d in ("straight", "split"))
+    assert a["D_opt"]["param_groups"][0]["fused"] is True
+    assert_same_state(a, b)
