@@ -1,4 +1,4 @@
-"""ganzoo: a plugin-based GAN zoo. The public surface: ``hookimpl`` for plugin authors and the specs."""
+"""ganzoo: a plugin-based GAN zoo. Here: ``hookimpl`` and the specs; :mod:`ganzoo.api` has all a plugin needs."""
 
 from ganzoo.hookspecs import hookimpl
 from ganzoo.specs import (
@@ -8,6 +8,7 @@ from ganzoo.specs import (
     DatasetSpec,
     ExtractorSpec,
     FigureKind,
+    Growing,
     GrowthSchedule,
     LossSpec,
     MetricSpec,
@@ -29,6 +30,7 @@ __all__ = [
     "DatasetSpec",
     "ExtractorSpec",
     "FigureKind",
+    "Growing",
     "GrowthSchedule",
     "LossSpec",
     "MetricSpec",

@@ -25,34 +25,32 @@ from tqdm.auto import tqdm
 from ganzoo.errors import GanzooError
 from ganzoo.store import DONE, Store
 from ganzoo.suite import RunSpec, Suite, expand
-from ganzoo.trainer import HIGHER_IS_BETTER, LOWER_IS_BETTER
 
 STORE_FILE = "store.sqlite"
 
 
 # -- one run, in whatever process executes it -------------------------------------------------------
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
+def run_job(job: dict[str, Any], registry: Any) -> dict[str, Any]:
     """Train (or resume) one run and collect its metric results. Never raises: failures are outcomes."""
     import torch
 
     from ganzoo.config import resolve
-    from ganzoo.registry import get_registry
-    from ganzoo.trainer import train
+    from ganzoo.train import train
 
     run_dir = Path(job["run_dir"])
     t0 = time.time()
     try:
         if job.get("threads"):
             torch.set_num_threads(job["threads"])
-        cfg = resolve(json.loads(job["config"]), get_registry())
+        cfg = resolve(json.loads(job["config"]), registry)
         resume = (run_dir / "checkpoint.pt").exists() or (run_dir / "config.json").exists()
-        result = train(cfg, run_dir, resume=resume, progress=False)
+        result = train(cfg, run_dir, registry=registry, resume=resume, progress=False)
         results, series = collect_metrics(run_dir, result.status, cfg.train.g_steps)
         results += collapse_result(run_dir, cfg)
         if job.get("sweep") and result.status == "finished":
             from ganzoo.sweep import run_sweep
 
-            results += run_sweep(run_dir, job["sweep"], result.step)
+            results += run_sweep(run_dir, job["sweep"], result.step, registry)
         return {"key": job["key"], "status": result.status, "step": result.step,
                 "seconds": result.seconds, "results": results, "series": series, "error": None,
                 "artifacts": collect_artifacts(run_dir)}
@@ -64,8 +62,21 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
                 "results": [], "series": [], "error": detail, "artifacts": collect_artifacts(run_dir)}
 
 
+def run_job_in_worker(job: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run_job` in a worker process (a pool or Ray): the worker builds its own registry."""
+    from ganzoo.registry import load_registry
+
+    return run_job(job, load_registry())
+
+
 def collect_metrics(run_dir: Path, status: str, g_steps: int) -> tuple[list[dict], list[tuple]]:
-    """Best-during-training and final value of every metric value, and the series, from metrics.jsonl."""
+    """Best-during-training and final value of every metric value, and the series.
+
+    The best values are the ones training kept (``status.json``, by each metric's declared
+    direction); the series and final values come from ``metrics.jsonl``.
+    """
+    status_path = run_dir / "status.json"
+    best = json.loads(status_path.read_text()).get("best") or {} if status_path.exists() else {}
     path = run_dir / "metrics.jsonl"
     lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
     series, by_metric = [], {}
@@ -77,15 +88,11 @@ def collect_metrics(run_dir: Path, status: str, g_steps: int) -> tuple[list[dict
             by_metric[name]["points"].append((rec["step"], value))
     results = []
     for name, info in by_metric.items():
-        key = name.rsplit("/", 1)[1]
         points = info["points"]
-        best = best_step = None
-        if key in LOWER_IS_BETTER or key in HIGHER_IS_BETTER:
-            pick = min if key in LOWER_IS_BETTER else max
-            best_step, best = pick(points, key=lambda p: p[1])
+        kept = best.get(name) or {}
         final = next((v for s, v in points if s == g_steps), None) if status == "finished" else None
-        results.append({"metric": name, "protocol_hash": info["protocol_hash"], "best": best,
-                        "best_step": best_step, "final": final})
+        results.append({"metric": name, "protocol_hash": info["protocol_hash"], "best": kept.get("value"),
+                        "best_step": kept.get("step"), "final": final})
     return results, series
 
 
@@ -142,12 +149,15 @@ def _init_worker(threads: int | None) -> None:
 
 
 class LocalExecutor:
-    """Runs jobs one after another in this process."""
+    """Runs jobs one after another in this process, with the caller's registry."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
 
     def run(self, jobs: list[dict], on_start: Callable, on_done: Callable) -> None:
         for job in jobs:
             on_start(job)
-            on_done(run_job(job))
+            on_done(run_job(job, self.registry))
 
 
 class ProcessExecutor:
@@ -165,7 +175,7 @@ class ProcessExecutor:
                 while queue and len(running) < self.workers:
                     job = queue.pop(0)
                     on_start(job)
-                    running[pool.submit(run_job, job)] = job
+                    running[pool.submit(run_job_in_worker, job)] = job
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
                     running.pop(fut)
@@ -189,7 +199,7 @@ class RayExecutor:
             kwargs = {"address": self.address} if self.address else {"num_cpus": os.cpu_count()}
             ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
         cpus = max(1, int(ray.available_resources().get("CPU", 1)) // max(1, self.workers))
-        task = ray.remote(num_cpus=cpus)(run_job)
+        task = ray.remote(num_cpus=cpus)(run_job_in_worker)
         queue, running = list(jobs), {}
         while queue or running:
             while queue and len(running) < self.workers:
@@ -202,9 +212,9 @@ class RayExecutor:
                 on_done(ray.get(ref))
 
 
-def make_executor(name: str, workers: int = 1, address: str | None = None):
+def make_executor(name: str, registry: Any, workers: int = 1, address: str | None = None):
     if name == "local":
-        return LocalExecutor()
+        return LocalExecutor(registry)
     if name == "processes":
         return ProcessExecutor(workers)
     if name == "ray":
@@ -293,7 +303,7 @@ def store_references(suite: Suite, scale: str, runs: list[RunSpec], store: Store
     """
     if not runs:
         return
-    from ganzoo.build import data_info, load_data
+    from ganzoo.data import data_info, load_data
     from ganzoo.metrics import EvalSettings, evaluate_real_reference
 
     cfg = runs[0].config

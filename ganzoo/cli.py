@@ -6,28 +6,13 @@ without a traceback.
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 
 from ganzoo import __version__
-from ganzoo.errors import GanzooError
-
-
-def user_errors(fn):
-    """Turn GanzooError into a one-line click error (exit status 2)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except GanzooError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper
+from ganzoo.errors import GanzooError, user_errors
 
 
 class PluginGroup(click.Group):
@@ -38,9 +23,9 @@ class PluginGroup(click.Group):
     """
 
     def _plugin_commands(self) -> dict[str, click.Command]:
-        from ganzoo.registry import get_registry
+        from ganzoo.registry import load_registry
 
-        reg = get_registry()
+        reg = load_registry()
         out = {}
         for name in reg.names("commands"):
             if name in self.commands:
@@ -107,14 +92,16 @@ def train(config: Path, overrides: tuple[str, ...], out: Path | None, resume: bo
       torchrun --nproc_per_node 2 -m ganzoo train benchmarks/configs/selfmod-sndcgan-mnist.toml --out runs/ddp
     """
     from ganzoo.config import load_config
-    from ganzoo.trainer import train as run_training
+    from ganzoo.registry import load_registry
+    from ganzoo.train import train as run_training
 
-    cfg = load_config(config, overrides)
+    reg = load_registry()
+    cfg = load_config(config, overrides, reg)
     if dry_run:
         click.echo(cfg.to_json())
         return
     out = out or Path("runs") / cfg.name
-    result = run_training(cfg, out, resume=resume, progress=not quiet)
+    result = run_training(cfg, out, registry=reg, resume=resume, progress=not quiet)
     click.echo(f"{result.status}: {result.step} G steps, {result.images_shown / 1000:.1f} kimg, "
                f"{result.seconds:.0f} s -> {result.out}")
     if result.status == "diverged":
@@ -150,14 +137,16 @@ def sample(checkpoint: Path, n: int, out: Path, seed: int, raw: bool, nrow: int 
     """
     import torch
 
-    from ganzoo.build import LatentSampler, load_generator
     from ganzoo.data import to_uint8
     from ganzoo.images import save_grid
     from ganzoo.metrics import standing_statistics
+    from ganzoo.registry import load_registry
+    from ganzoo.train.latents import LatentSampler
+    from ganzoo.train.networks import load_generator
 
     if out.suffix.lower() != ".png":
         raise GanzooError(f"--out {out}: the grid is written as PNG; use a .png file name")
-    G, cfg, info, _ = load_generator(checkpoint, use_ema=not raw)
+    G, cfg, info, _ = load_generator(checkpoint, load_registry(), use_ema=not raw)
     if bn == "standing":
         warm = LatentSampler(G.z_dim, cfg.train.latent, info.num_classes, seed + 1, truncation=truncation)
         G = standing_statistics(G, warm, 16, 100)
@@ -209,6 +198,7 @@ def eval_(checkpoint: Path, metrics: str, extractor: str | None, extractor_weigh
     import json
 
     from ganzoo.metrics import EvalSettings, evaluate
+    from ganzoo.registry import load_registry
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
     if not names:
@@ -224,7 +214,7 @@ def eval_(checkpoint: Path, metrics: str, extractor: str | None, extractor_weigh
         generator="raw" if raw else "ema", bn=bn, truncation=truncation, seed=seed,
         batch_size=batch_size, device=device, download=not offline,
         **({"cache_dir": cache_dir} if cache_dir else {}))
-    results = evaluate(checkpoint, names, settings, data_overrides=overrides or None)
+    results = evaluate(checkpoint, names, settings, load_registry(), data_overrides=overrides or None)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return
@@ -248,10 +238,10 @@ def format_eval_table(results: list) -> str:
 def _default_extractor(checkpoint: Path, dataset: str | None = None) -> str:
     """The extractor the dataset names (``DatasetSpec.extractor``), else ``inception-v3-fid``."""
     from ganzoo import checkpoint as ckpt
-    from ganzoo.registry import get_registry
+    from ganzoo.registry import load_registry
 
     name = dataset or ckpt.config_of(ckpt.load(checkpoint))["data"]["name"]
-    reg = get_registry()
+    reg = load_registry()
     spec = reg.get("datasets", name, where="--dataset") if name in reg.names("datasets") else None
     return (spec.extractor if spec is not None else None) or "inception-v3-fid"
 
@@ -265,9 +255,9 @@ def metrics() -> None:
     Example:
       ganzoo metrics
     """
-    from ganzoo.registry import get_registry
+    from ganzoo.registry import load_registry
 
-    reg = get_registry()
+    reg = load_registry()
     click.echo("metric protocols:")
     for name in reg.names("metrics"):
         click.echo(f"  {name:12s} {reg.get('metrics', name).description}")
@@ -320,10 +310,10 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
     from their last checkpoint.
     """
     from ganzoo.bench import make_executor, run_suite
-    from ganzoo.registry import get_registry
+    from ganzoo.registry import load_registry
     from ganzoo.suite import expand, find_suite
 
-    reg = get_registry()
+    reg = load_registry()
     suite = find_suite(suite_name, reg)
     sc = suite.scale(scale)
     extra = {}
@@ -341,7 +331,7 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
             click.echo(f"{r.key}  {r.config.name}")
         click.echo(f"{len(runs)} runs")
         return
-    ex = make_executor(executor, workers or sc.workers, address)
+    ex = make_executor(executor, reg, workers or sc.workers, address)
     summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet)
     click.echo(f"{suite.name} [{scale}]: {summary.total} runs ({summary.skipped} already done, "
                f"{summary.finished} finished, {summary.diverged} diverged, {summary.failed} failed) "
@@ -370,11 +360,11 @@ def report(suite_name: str, scale: str, out: Path, results: Path, html: bool) ->
     """
     from ganzoo.bench import STORE_FILE, write_report
     from ganzoo.export import export_path, load_export
-    from ganzoo.registry import get_registry
+    from ganzoo.registry import load_registry
     from ganzoo.store import Store
     from ganzoo.suite import find_suite
 
-    reg = get_registry()
+    reg = load_registry()
     suite = find_suite(suite_name, reg)
     exported = export_path(results, suite.name, scale)
     if (out / STORE_FILE).exists():
@@ -403,10 +393,10 @@ def suites() -> None:
     Example:
       ganzoo suites
     """
-    from ganzoo.registry import get_registry
+    from ganzoo.registry import load_registry
     from ganzoo.suite import find_suite
 
-    reg = get_registry()
+    reg = load_registry()
     for name in reg.names("suites"):
         suite = find_suite(name, reg)
         click.echo(f"{name}  ({reg.provider('suites', name)})\n  {suite.title}\n  paper: {suite.paper}")
@@ -439,9 +429,9 @@ def plugins(as_json: bool) -> None:
     """
     import json
 
-    from ganzoo.registry import get_registry
+    from ganzoo.registry import load_registry
 
-    reg = get_registry()
+    reg = load_registry()
     if as_json:
         click.echo(json.dumps([vars(p) for p in reg.plugins.values()], indent=2))
         return

@@ -35,6 +35,15 @@ class Component(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class RegularizerConfig(Component):
+    """A regularizer, and how often it runs (lazy regularization; the plugin's default when unset)."""
+
+    interval: int | None = Field(
+        None, ge=1, description="run the penalty on every N-th minibatch only, weighted by N "
+        "(StyleGAN2's lazy R1: 16); default: the regularizer's own (1 for the built-ins)",
+    )
+
+
 class DataConfig(Component):
     """The training dataset: a registered dataset name, its params, and the resolution to serve."""
 
@@ -125,7 +134,7 @@ class RunConfig(Strict):
     data: DataConfig
     model: Component
     loss: Component
-    regularizers: list[Component] = Field(default_factory=list)
+    regularizers: list[RegularizerConfig] = Field(default_factory=list)
     train: TrainConfig = Field(default_factory=TrainConfig)
     g_optim: OptimConfig = Field(default_factory=OptimConfig)
     d_optim: OptimConfig = Field(default_factory=OptimConfig)
@@ -147,6 +156,9 @@ class RunConfig(Strict):
         for section, key, default in LATER_FIELDS:
             if section in data and data[section].get(key) == default:
                 del data[section][key]
+        for reg in data.get("regularizers", []):  # also added later: every step, as before
+            if reg.get("interval") in (None, 1):
+                reg.pop("interval", None)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -228,12 +240,8 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts)
 
 
-def resolve(raw: dict[str, Any], registry: Any = None) -> RunConfig:
+def resolve(raw: dict[str, Any], registry: Any) -> RunConfig:
     """Validate a raw config dict and each component's params; return the complete RunConfig."""
-    if registry is None:
-        from ganzoo.registry import get_registry
-
-        registry = get_registry()
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as exc:
@@ -253,6 +261,9 @@ def resolve(raw: dict[str, Any], registry: Any = None) -> RunConfig:
     cfg.regularizers = [
         check("regularizers", r, f"regularizers.{i}") for i, r in enumerate(cfg.regularizers)
     ]
+    for r in cfg.regularizers:  # the effective interval is written into the saved config
+        if r.interval is None:
+            r.interval = registry.get("regularizers", r.name).interval
     for i, name in enumerate(cfg.eval.metrics):
         registry.get("metrics", name, where=f"eval.metrics.{i}")
     if cfg.eval.metrics:
@@ -260,7 +271,7 @@ def resolve(raw: dict[str, Any], registry: Any = None) -> RunConfig:
     return cfg
 
 
-def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (), registry: Any = None) -> RunConfig:
+def load_config(path: str | Path, overrides: list[str] | tuple[str, ...], registry: Any) -> RunConfig:
     """Read, override and resolve a run config file."""
     return resolve(apply_overrides(read_config_file(path), overrides), registry)
 

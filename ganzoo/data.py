@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ganzoo.errors import ConfigError
+from ganzoo.specs import DataInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ganzoo.config import RunConfig
 
 Split = Literal["train", "test"]
 
@@ -142,3 +146,24 @@ class BatchSampler:
         self.perm = state["perm"].clone()
         self.pos = int(state["pos"])
         self.epoch = int(state["epoch"])
+
+
+def load_data(cfg: "RunConfig", registry: Any, split: Split = "train") -> ImageData:
+    """The configured dataset's ``split``, at the configured resolution, as uint8 NCHW."""
+    from ganzoo.config import component_params
+
+    spec = registry.get("datasets", cfg.data.name, where="data.name")
+    params = component_params("datasets", cfg.data, registry)
+    root = Path(cfg.data.data_root).expanduser() if cfg.data.data_root else None
+    data = spec.load(params, DataRequest(cfg.data.resolution, split, root))
+    if data.resolution != cfg.data.resolution:
+        raise ConfigError(
+            f"dataset {cfg.data.name!r} returned {data.resolution}px images, "
+            f"data.resolution is {cfg.data.resolution}"
+        )
+    return data
+
+
+def data_info(data: ImageData) -> DataInfo:
+    """What an architecture needs to know about ``data``."""
+    return DataInfo(resolution=data.resolution, channels=data.channels, num_classes=data.num_classes)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import sys
+
 
 class GanzooError(Exception):
     """Something the user can fix: a bad config, a missing file, an unknown name."""
@@ -21,3 +24,17 @@ class DatasetUnavailable(GanzooError):
 
 class CheckpointError(GanzooError):
     """A checkpoint is missing, unreadable or does not match the run."""
+
+
+def user_errors(fn):
+    """Decorate a click command: a GanzooError becomes one line on stderr and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GanzooError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper

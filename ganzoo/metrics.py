@@ -28,12 +28,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ganzoo.build import LatentSampler, load_data, load_generator
 from ganzoo.atomic import atomic_write_bytes
 from ganzoo.config import RunConfig
-from ganzoo.data import ImageData, to_uint8
+from ganzoo.data import ImageData, load_data, to_uint8
 from ganzoo.errors import ConfigError
 from ganzoo.specs import DataInfo
+from ganzoo.train.latents import LatentSampler
+from ganzoo.train.networks import load_generator
 
 DEFAULT_CACHE = Path(os.environ.get("GANZOO_CACHE", Path.home() / ".cache" / "ganzoo"))
 QUANTISATION = "uint8-round-clip"  # generated images: round(127.5 x + 127.5), clipped to [0, 255]
@@ -300,12 +301,8 @@ def _protocol(spec: Any, ctx: MetricContext) -> tuple[str, dict[str, Any]]:
 
 
 def evaluate_generator(G: torch.nn.Module, cfg: RunConfig, info: DataInfo, metrics: list[str],
-                       settings: EvalSettings, registry: Any = None) -> list[MetricResult]:
+                       settings: EvalSettings, registry: Any) -> list[MetricResult]:
     """Compute ``metrics`` (registered protocol names) for a generator."""
-    if registry is None:
-        from ganzoo.registry import get_registry
-
-        registry = get_registry()
     specs = [registry.get("metrics", m, where="--metrics") for m in metrics]
     ctx = MetricContext(FakeImages(G, cfg, info, settings), cfg, settings, registry)
     results = []
@@ -319,15 +316,15 @@ def evaluate_generator(G: torch.nn.Module, cfg: RunConfig, info: DataInfo, metri
     return results
 
 
-def evaluate(checkpoint_path: str | Path, metrics: list[str], settings: EvalSettings = EvalSettings(),
-             registry: Any = None, data_overrides: dict[str, Any] | None = None) -> list[MetricResult]:
+def evaluate(checkpoint_path: str | Path, metrics: list[str], settings: EvalSettings, registry: Any,
+             data_overrides: dict[str, Any] | None = None) -> list[MetricResult]:
     """Compute ``metrics`` for the generator in a checkpoint (G_ema unless ``settings.generator='raw'``).
 
     ``data_overrides`` replaces fields of the run's ``data`` config (e.g. ``data_root``) for the
     real images.
     """
-    G, cfg, info, which = load_generator(checkpoint_path, use_ema=settings.generator == "ema",
-                                         registry=registry, device=settings.device)
+    G, cfg, info, which = load_generator(checkpoint_path, registry, use_ema=settings.generator == "ema",
+                                         device=settings.device)
     settings = dataclasses.replace(settings, generator=which)  # a run without EMA is evaluated raw
     if data_overrides:
         data = cfg.data.model_copy(update=data_overrides)

@@ -5,6 +5,9 @@ installed distributions' entry points in the group ``ganzoo`` (unless the enviro
 ``GANZOO_DISABLE_PLUGIN_AUTOLOAD`` is set to a true value). Every ``register_*`` hook is called once;
 each returned spec goes through one validating :meth:`Registry._add`, which rejects a second
 component of the same kind and name with an error naming both plugins.
+
+There is no process-wide registry: each entry point (a CLI command, a bench worker) builds one with
+:func:`load_registry` and passes it down to whatever needs it.
 """
 
 from __future__ import annotations
@@ -110,6 +113,9 @@ class Registry:
         name = spec.name
         if not isinstance(name, str) or not name or any(c.isspace() for c in name):
             raise PluginError(f"plugin {plugin!r} registers a {SINGULAR[kind]} with a bad name {name!r}")
+        bad = _bad_field(kind, spec)
+        if bad:
+            raise PluginError(f"plugin {plugin!r}: {SINGULAR[kind]} {name!r}: {bad}")
         table = self._components[kind]
         if name in table:
             raise PluginError(
@@ -138,6 +144,17 @@ class Registry:
         return self._components[kind][name][1]
 
 
+def _bad_field(kind: str, spec: Any) -> str:
+    """What is wrong with a spec's plain fields (directions of metrics, intervals of regularizers)."""
+    if kind == "metrics":
+        for key, way in dict(spec.better).items():
+            if way not in ("lower", "higher"):
+                return f"better[{key!r}] is {way!r}; use 'lower' or 'higher'"
+    if kind == "regularizers" and not (isinstance(spec.interval, int) and spec.interval >= 1):
+        return f"interval must be an integer >= 1, got {spec.interval!r}"
+    return ""
+
+
 def load_registry(autoload: bool | None = None, extra: list[tuple[Any, str]] = ()) -> Registry:
     """Build a registry: built-ins, then entry points (if autoload), then ``extra`` (module, name) pairs."""
     reg = Registry()
@@ -148,20 +165,3 @@ def load_registry(autoload: bool | None = None, extra: list[tuple[Any, str]] = (
         reg.register_plugin(module, name, "-", "in-process")
     reg.collect()
     return reg
-
-
-_REGISTRY: Registry | None = None
-
-
-def get_registry() -> Registry:
-    """The process-wide registry, built on first use."""
-    global _REGISTRY
-    if _REGISTRY is None:
-        _REGISTRY = load_registry()
-    return _REGISTRY
-
-
-def reset_registry() -> None:
-    """Forget the process-wide registry (tests use this after changing the installed plugins)."""
-    global _REGISTRY
-    _REGISTRY = None

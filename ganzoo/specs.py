@@ -13,9 +13,12 @@ Contracts (checked for every registered component by ``tests/test_contracts.py``
 * **Loss** ``d_loss(d_real, d_fake, params)`` and ``g_loss(d_fake, params)`` take the logits of D and
   return scalar tensors to minimise.
 * **Regularizer** ``penalty(ctx, params)`` returns a scalar tensor, already weighted, added to the loss
-  of the network named by ``target`` ("d" or "g").
+  of the network named by ``target`` ("d" or "g"). With ``interval`` k > 1 (lazy regularization)
+  the trainer runs it on every k-th step only and multiplies it by k.
 * **Dataset** ``load(params, request) -> ImageData`` (see :mod:`ganzoo.data`): uint8 NCHW in memory.
-* **Metric** ``compute(ctx) -> dict[str, float]`` (a named protocol).
+* **Metric** ``compute(ctx) -> dict[str, float]`` (a named protocol); ``better`` says, per value key,
+  whether "lower" or "higher" is better (keys without a direction have no best).
+* **Growing** networks (architectures with a ``schedule``) implement :class:`Growing`.
 * **Extractor** ``load(request) -> module`` mapping uint8 NCHW images to features.
 * **Suite** a TOML file in ``path`` read by the benchmark runner.
 """
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -81,13 +84,28 @@ class GrowthSchedule(Protocol):
     def reals(self, x: torch.Tensor, phase: Phase) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class Growing(Protocol):
+    """What G and D of a growing architecture (one with a ``schedule``) offer the trainer.
+
+    ``set_lod(lod)`` is called on G, D and G_ema before every step with the schedule's level of
+    detail. ``observe_real(d_real)`` is called on D after every D forward pass on reals with its
+    detached logits (PGGAN's adaptive D noise tracks them; a network that needs nothing does nothing).
+    """
+
+    def set_lod(self, lod: float) -> None: ...
+
+    def observe_real(self, d_real: torch.Tensor) -> None: ...
+
+
 @dataclass(frozen=True)
 class ArchitectureSpec:
     """A generator/discriminator pair. ``build(params, info)`` returns ``(G, D)``.
 
     ``schedule``, for architectures that grow (PGGAN), is ``schedule(params, info, batch_size)``
     returning a :class:`GrowthSchedule`; the trainer then sets the networks' level of detail before
-    every step, takes the phase's batch size, fades the reals and resets Adam at phase changes.
+    every step, takes the phase's batch size, fades the reals and resets Adam at phase changes;
+    both networks must then be :class:`Growing`.
     """
 
     name: str
@@ -138,11 +156,18 @@ class RegContext:
 
 @dataclass(frozen=True)
 class RegularizerSpec:
-    """A penalty added to the D loss (``target="d"``) or the G loss (``target="g"``)."""
+    """A penalty added to the D loss (``target="d"``) or the G loss (``target="g"``).
+
+    ``interval`` is the default for lazy regularization (StyleGAN2 runs R1 every 16 D minibatches):
+    the penalty runs on every ``interval``-th minibatch of its network only, multiplied by
+    ``interval`` so that its average weight is unchanged. A run config may override it
+    (``regularizers[i].interval``); 1 is every step.
+    """
 
     name: str
     penalty: Callable[[RegContext, Any], torch.Tensor]
     target: Literal["d", "g"] = "d"
+    interval: int = 1
     params: type[Params] = NoParams
     description: str = ""
 
@@ -170,7 +195,8 @@ class MetricSpec:
     values. ``protocol`` holds the fixed choices (algorithm, sample counts, reference split...);
     the engine adds the extractor and its weight hash, the generator mode and the truncation, and
     returns the protocol's hash with every value. ``uses_extractor`` says whether the metric works
-    on features of the evaluation's feature extractor.
+    on features of the evaluation's feature extractor. ``better`` maps value keys to "lower" or
+    "higher": the trainer keeps the best of those values during training (the bench reads it).
     """
 
     name: str
@@ -178,6 +204,7 @@ class MetricSpec:
     protocol: dict[str, Any] = field(default_factory=dict)
     uses_extractor: bool = False
     description: str = ""
+    better: dict[str, Literal["lower", "higher"]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

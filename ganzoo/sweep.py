@@ -1,7 +1,7 @@
 """Truncation sweeps: a finished run's final G evaluated at several thresholds (BigGAN Table 2).
 
 Each threshold psi gives the run's metrics with latents drawn from the truncated normal of the
-BigGAN paper (entries with |z_i| > psi redrawn; see :class:`ganzoo.build.LatentSampler`), with
+BigGAN paper (entries with |z_i| > psi redrawn; see :class:`ganzoo.train.latents.LatentSampler`), with
 standing batch-norm statistics recomputed *at that threshold* as the TF-Hub notes require. Results
 are stored with the run under names ``<protocol>~t=<psi>/<value>`` (``~t=none``: untruncated), so
 tables can rebuild the curve; the real data's score (``data_metric``) is stored once as
@@ -29,7 +29,7 @@ def parse_sweep_name(name: str) -> tuple[str, float | None] | None:
     return f"{head}/{key}", (None if psi == "none" else float(psi))
 
 
-def run_sweep(run_dir: str | Path, sweep: dict[str, Any], step: int, registry: Any = None) -> list[dict]:
+def run_sweep(run_dir: str | Path, sweep: dict[str, Any], step: int, registry: Any) -> list[dict]:
     """Evaluate ``run_dir``'s checkpoint at every threshold; result dicts as the benchmark store keeps them."""
     from ganzoo.checkpoint import config_of, load
     from ganzoo.config import resolve

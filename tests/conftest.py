@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from ganzoo.config import resolve  # noqa: E402
-from ganzoo.registry import load_registry, reset_registry  # noqa: E402
+from ganzoo.registry import load_registry  # noqa: E402
 
 # One thread keeps timings stable and results reproducible on the 2-core CI machine.
 torch.set_num_threads(1)
@@ -19,13 +19,6 @@ torch.set_num_threads(1)
 @pytest.fixture(scope="session")
 def registry():
     return load_registry(autoload=False)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_global_registry():
-    reset_registry()
-    yield
-    reset_registry()
 
 
 def tiny_raw(**over) -> dict:

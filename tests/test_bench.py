@@ -115,7 +115,7 @@ def test_tables_from_a_hand_made_store(tmp_path, registry):
 @pytest.mark.slow
 def test_smoke_suite_end_to_end(tmp_path, registry):
     suite = find_suite("selfmod-robustness", registry)
-    summary = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(), tmp_path / "results",
+    summary = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(registry), tmp_path / "results",
                         progress=False)
     assert summary.total == 72 and summary.finished + summary.diverged == 72 and summary.failed == 0
     text = (tmp_path / "results" / "selfmod-robustness-smoke.md").read_text()
@@ -124,7 +124,7 @@ def test_smoke_suite_end_to_end(tmp_path, registry):
     assert "paper (cifar10)" in text and "Scale:** `smoke`" in text and "mnist-cnn" in text
     assert (tmp_path / "results" / "selfmod-robustness-smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # A second invocation skips everything.
-    again = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(), None, progress=False)
+    again = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(registry), None, progress=False)
     assert again.skipped == 72 and again.finished == 0
 
 
@@ -173,7 +173,7 @@ def test_sigkill_mid_suite_loses_and_redoes_nothing(tmp_path):
 @pytest.mark.slow
 def test_executors_give_the_same_numbers(tmp_path, registry):
     suite = load_suite(tiny_suite(tmp_path, steps=10))
-    local = run_suite(suite, "smoke", tmp_path / "local", registry, LocalExecutor(), None, progress=False)
+    local = run_suite(suite, "smoke", tmp_path / "local", registry, LocalExecutor(registry), None, progress=False)
     assert local.finished == 8
     pool = run_suite(suite, "smoke", tmp_path / "pool", registry, ProcessExecutor(2), None, progress=False)
     assert pool.finished == 8

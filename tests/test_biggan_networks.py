@@ -20,7 +20,7 @@ from ganzoo_biggan.ortho import OrthoParams, offdiag_gram_sq, ortho_penalty
 from torch import nn
 
 from ganzoo import DataInfo, RegContext
-from ganzoo.build import LatentSampler
+from ganzoo.train.latents import LatentSampler
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import standing_statistics
 from ganzoo.registry import load_registry

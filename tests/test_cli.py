@@ -18,7 +18,7 @@ from PIL import Image
 from ganzoo import checkpoint
 from ganzoo.cli import main
 from ganzoo.config import load_config
-from ganzoo.trainer import train
+from ganzoo.train import train
 from test_trainer import assert_same_state
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,3 +129,42 @@ def test_resume_after_sigkill_continues_exactly(tmp_path, registry):
     cfg = load_config(CONFIG, [a for a in args if a != "--set"], registry)
     train(cfg, tmp_path / "straight", registry=registry, progress=False)
     assert_same_state(checkpoint.load(tmp_path / "straight" / "checkpoint.pt"), checkpoint.load(ckpt))
+
+
+def _one_line_error(res: subprocess.CompletedProcess, *parts: str) -> None:
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    for part in parts:
+        assert part in res.stderr, res.stderr
+
+
+def test_resume_errors_extension_and_stale_temporary_files(tmp_path):
+    args = ["train", str(CONFIG), *TINY, "--set", "log.sample_every=0", "--quiet"]
+    out = tmp_path / "run"
+    first = run_cli(*args, "--set", "train.g_steps=2", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+
+    # --resume where there is no run: an error, not a silent fresh start.
+    empty = tmp_path / "empty"
+    _one_line_error(run_cli(*args, "--set", "train.g_steps=1", "--out", str(empty), "--resume"),
+                    "holds no run", str(empty))
+    assert not empty.exists()
+
+    # Killed atomic writes left temporary files: the next start of the run removes them.
+    stale = [out / ".checkpoint.pt.k2x9_a.tmp", out / ".status.json.q81zz0.tmp"]
+    for path in stale:
+        path.write_bytes(b"partial")
+    longer = run_cli(*args, "--set", "train.g_steps=4", "--out", str(out), "--resume")
+    assert longer.returncode == 0, longer.stderr
+    assert "extending from 2 to 4 G steps" in longer.stderr.splitlines()
+    assert not any(p.exists() for p in stale)
+    assert checkpoint.load(out / "checkpoint.pt")["step"] == 4
+
+    # Same config, weights of the wrong shape: one line naming the tensor and both shapes.
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    name = next(k for k, v in state["G"].items() if v.dim() == 4)
+    right = tuple(state["G"][name].shape)
+    state["G"][name] = torch.zeros(right[0] + 1, *right[1:])
+    torch.save(state, out / "checkpoint.pt")
+    _one_line_error(run_cli(*args, "--set", "train.g_steps=4", "--out", str(out), "--resume"),
+                    f"G.{name}", str((right[0] + 1, *right[1:])), str(right))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ganzoo.build import LatentSampler
+from ganzoo.train.latents import LatentSampler
 
 
 def test_labels_are_identical_across_truncation_thresholds():

@@ -76,7 +76,7 @@ TABLE_2 = {"BigGAN 128": ("biggan", 128), "BigGAN 256": ("biggan", 256), "BigGAN
 def test_biggan_truncation_covers_table_2(registry):
     """The paper scale runs Table 2's six rows with the paper's settings and numbers; the smoke
     scale builds each of them once at the smallest width."""
-    from ganzoo.build import build_networks
+    from ganzoo.train.networks import build_networks
     from ganzoo.specs import DataInfo
 
     suite = find_suite("biggan-truncation", registry)
@@ -108,7 +108,7 @@ def _png(path):
 @pytest.mark.parametrize("name, n", [("pggan-ablation", 8), ("pggan-mode-coverage", 12)])
 def test_pggan_smoke_suites_end_to_end(tmp_path, registry, name, n):
     suite = find_suite(name, registry)
-    summary = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(), tmp_path / "results",
+    summary = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(registry), tmp_path / "results",
                         progress=False)
     assert summary.total == n and summary.failed == 0, summary
     text = (tmp_path / "results" / f"{name}-smoke.md").read_text()
@@ -131,7 +131,7 @@ def test_pggan_smoke_suites_end_to_end(tmp_path, registry, name, n):
 @pytest.mark.parametrize("name, n", [("biggan-ablation", 9), ("biggan-truncation", 6)])
 def test_biggan_smoke_suites_end_to_end(tmp_path, registry, name, n):
     suite = find_suite(name, registry)
-    summary = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(), tmp_path / "results",
+    summary = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(registry), tmp_path / "results",
                         progress=False)
     assert summary.total == n and summary.failed == 0, summary
     text = (tmp_path / "results" / f"{name}-smoke.md").read_text()
@@ -164,7 +164,7 @@ def test_example_configs_resolve(registry):
     configs = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "configs").glob("*.toml"))
     assert {c.stem for c in configs} >= {"pggan-mnist", "biggan-mnist", "pggan-cifar10", "pggan-lsgan-mnist"}
     for c in configs:
-        cfg = load_config(c, registry=registry)
+        cfg = load_config(c, (), registry)
         assert cfg.data.name in ("mnist", "cifar10"), c
 
 

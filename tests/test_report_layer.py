@@ -99,7 +99,7 @@ def records() -> list[RunRecord]:
 # -- structure --------------------------------------------------------------------------------------
 def test_report_layer_imports_no_torch():
     code = ("import sys, ganzoo.report, ganzoo.report.html, ganzoo.report.figures, ganzoo.store, ganzoo.suite\n"
-            "bad = [m for m in ('torch', 'ganzoo.trainer', 'ganzoo.metrics') if m in sys.modules]\n"
+            "bad = [m for m in ('torch', 'ganzoo.train', 'ganzoo.metrics') if m in sys.modules]\n"
             "assert not bad, bad\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
@@ -298,7 +298,7 @@ def test_bad_table_entries_fail_before_any_run(tmp_path, registry, edit, message
     p = tmp_path / "tiny.toml"
     p.write_text(SUITE.replace(*edit))
     with pytest.raises(ConfigError) as err:
-        run_suite(load_suite(p), "smoke", tmp_path / "runs", registry, LocalExecutor(), tmp_path / "results")
+        run_suite(load_suite(p), "smoke", tmp_path / "runs", registry, LocalExecutor(registry), tmp_path / "results")
     assert message in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "runs").exists()  # nothing trained, no store made
 

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import tiny_raw
 from ganzoo.config import resolve
-from ganzoo.trainer import train
+from ganzoo.train import train
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
                                         reason="pip install 'ganzoo[tensorboard]'")

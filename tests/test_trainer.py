@@ -13,7 +13,7 @@ from ganzoo import RegularizerSpec, checkpoint, hookimpl
 from ganzoo.config import resolve
 from ganzoo.errors import GanzooError
 from ganzoo.registry import load_registry
-from ganzoo.trainer import train
+from ganzoo.train import train
 
 
 def assert_same_state(a: dict, b: dict, path: str = "") -> None:
@@ -172,7 +172,7 @@ def test_unrolled_generator_step_trains_and_differs(tmp_path, registry):
     ("bernoulli", {0.0, 1.0}), ("bernoulli-pm1", {-1.0, 1.0}), ("categorical3", {-1.0, 0.0, 1.0}),
 ])
 def test_discrete_latents_of_biggan_appendix_e(dist, values):
-    from ganzoo.build import LatentSampler
+    from ganzoo.train.latents import LatentSampler
 
     z, _ = LatentSampler(64, dist, 0, seed=0).sample(500)
     assert set(z.unique().tolist()) == values
@@ -181,7 +181,7 @@ def test_discrete_latents_of_biggan_appendix_e(dist, values):
 
 
 def test_continuous_latents_of_biggan_appendix_e():
-    from ganzoo.build import LatentSampler
+    from ganzoo.train.latents import LatentSampler
 
     z, _ = LatentSampler(64, "censored-normal", 0, seed=0).sample(2000)
     assert z.min() == 0 and abs((z == 0).float().mean().item() - 0.5) < 0.02

@@ -3,10 +3,10 @@
 Measures images per second of PGGAN training at every level of detail of a growing network
 (``progressive=True``: lod 3 = 4x4, 2 = 8x8, 1 = 16x16, 0 = 32x32 for a 32x32 target, and the fades
 between them, lod k + 0.5), and of the same network built with ``progressive=False`` (always full
-resolution). Each step is what ``ganzoo.trainer.train`` does for PGGAN: a D step (reals through
+resolution). Each step is what ``ganzoo.train.train`` does for PGGAN: a D step (reals through
 :func:`~ganzoo_pggan.networks.fade_reals`, fakes made under no_grad, ``wgan`` loss, the ``wgan-gp``
 and ``drift`` regularizers of the registry) and a G step (D frozen), Adam(lr 1e-3, betas (0, 0.99),
-eps 1e-8), batch 16. ``ganzoo.trainer.train`` changes the lod only through its schedule, so this
+eps 1e-8), batch 16. ``ganzoo.train.train`` changes the lod only through its schedule, so this
 script runs the same step in a minimal loop; like the trainer, it gives each phase fresh Adam states.
 
 Rounds alternate the order of the measurements; the ratio growing/fixed is taken within each round,
@@ -37,9 +37,9 @@ os.environ.setdefault("GANZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
 import torch  # noqa: E402
 
 from ganzoo import DataInfo, RegContext  # noqa: E402
-from ganzoo.build import LatentSampler  # noqa: E402
+from ganzoo.train.latents import LatentSampler  # noqa: E402
 from ganzoo.data import BatchSampler, ImageData  # noqa: E402
-from ganzoo.registry import get_registry  # noqa: E402
+from ganzoo.registry import load_registry  # noqa: E402
 from ganzoo_pggan.networks import PGGANParams, build_pggan, channels, fade_reals  # noqa: E402
 
 FIXED = "fixed"
@@ -148,7 +148,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load_start = os.getloadavg()
     print(f"load average at start (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in load_start)}")
-    reg = get_registry()
+    reg = load_registry()
     info = DataInfo(resolution=args.resolution, channels=3)
     common = {"fmap_base": args.fmap_base, "fmap_max": args.fmap_max}
     growing = PGGANStep(PGGANParams(**common, progressive=True), info, args.batch, reg)

@@ -4,7 +4,7 @@ Measures, for each model, seconds per generator step (1 D step + 1 G step, hinge
 32x32, 3 channels) of:
 
 * ``plain fp32``: a hand-written loop: sample a batch, D step, G step, Adam; nothing else;
-* ``ganzoo fp32``: :func:`ganzoo.trainer.train` with the same modules, data, loss and optimizers,
+* ``ganzoo fp32``: :func:`ganzoo.train.train` with the same modules, data, loss and optimizers,
   logging, EMA off, checkpoints only at the end;
 * ``ganzoo fast``: the same with ``fast.channels_last`` and ``fast.bf16``.
 
@@ -33,11 +33,12 @@ os.environ.setdefault("GANZOO_DISABLE_PLUGIN_AUTOLOAD", "1")
 
 import torch  # noqa: E402
 
-from ganzoo.build import build_networks, data_info  # noqa: E402
+from ganzoo.data import data_info  # noqa: E402
+from ganzoo.train.networks import build_networks  # noqa: E402
 from ganzoo.config import resolve  # noqa: E402
 from ganzoo.data import BatchSampler, ImageData  # noqa: E402
-from ganzoo.registry import get_registry  # noqa: E402
-from ganzoo.trainer import train  # noqa: E402
+from ganzoo.registry import load_registry  # noqa: E402
+from ganzoo.train import train  # noqa: E402
 
 
 def run_config(model: str, width: float, steps: int, fast: bool) -> dict:
@@ -86,8 +87,9 @@ def ganzoo_loop(raw: dict, npz: Path, out: Path, warmup: int, steps: int) -> flo
     raw["data"]["params"]["path"] = str(npz)
     raw["train"]["g_steps"] = warmup + steps
     raw["log"]["log_every"] = warmup if warmup == steps else steps
-    cfg = resolve(raw)
-    train(cfg, out, progress=False)
+    reg = load_registry()
+    cfg = resolve(raw, reg)
+    train(cfg, out, registry=reg, progress=False)
     log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     windows = [r for r in log if "sec_per_step" in r]
     return windows[-1]["sec_per_step"]
@@ -102,7 +104,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
 
-    reg = get_registry()
+    reg = load_registry()
     rng = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (2048, 3, 32, 32), dtype=torch.uint8, generator=rng)
     results = {"machine": {"cpus": os.cpu_count(), "threads": torch.get_num_threads(),

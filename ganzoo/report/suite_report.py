@@ -224,9 +224,7 @@ def write_suite_report(suite: Any, scale: str, records: list, path: Path, invoca
     (reference health, verdicts, run health, real-data reference, :func:`finding_sections`).
     """
     if registry is None:
-        from ganzoo.registry import get_registry
-
-        registry = get_registry()
+        raise TypeError("write_suite_report needs the registry (its table and figure kinds)")
     path = Path(path)
     records = coerce(records)
     head = header(suite, scale, records, list(invocations))

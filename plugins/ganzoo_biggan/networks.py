@@ -75,7 +75,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from ganzoo import DataInfo, Params
-from ganzoo.errors import ConfigError
+from ganzoo.api import ConfigError
 from ganzoo_biggan.layers import (
     ConditionalBatchNorm,
     DBlock,

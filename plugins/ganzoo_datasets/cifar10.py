@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from ganzoo import Params
-from ganzoo.data import DataRequest, ImageData, resize_uint8
-from ganzoo.download import DOWNLOAD_ERRORS, download_checked, file_hash
-from ganzoo.errors import DatasetUnavailable
+from ganzoo.api import DataRequest, ImageData, resize_uint8
+from ganzoo.api import DOWNLOAD_ERRORS, download_checked, file_hash
+from ganzoo.api import DatasetUnavailable
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"  # as published on the dataset's page

@@ -21,7 +21,7 @@ import torch
 from pydantic import Field
 
 from ganzoo import Params
-from ganzoo.data import DataRequest, ImageData, resize_uint8, split_indices
+from ganzoo.api import DataRequest, ImageData, resize_uint8, split_indices
 
 SOURCE_TEST_FRACTION = 0.2  # the split stacked-digits uses for its sources (the datasets' default)
 SPLIT_SEED = 0

@@ -17,8 +17,8 @@ import torch
 from pydantic import Field
 
 from ganzoo import Params
-from ganzoo.data import DataRequest, ImageData, resize_uint8, split_indices
-from ganzoo.errors import ConfigError, DatasetUnavailable
+from ganzoo.api import DataRequest, ImageData, resize_uint8, split_indices
+from ganzoo.api import ConfigError, DatasetUnavailable
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PROGRESS_MIN_FILES = 2000

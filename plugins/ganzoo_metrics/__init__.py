@@ -13,8 +13,8 @@ test as named protocols, and three feature extractors:
 from __future__ import annotations
 
 from ganzoo import ExtractorSpec, hookimpl
-from ganzoo.errors import GanzooError
-from ganzoo.metrics import ExtractorRequest
+from ganzoo.api import GanzooError
+from ganzoo.api import ExtractorRequest
 
 
 def load_inception_extractor(req: ExtractorRequest):

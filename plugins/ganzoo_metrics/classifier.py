@@ -27,8 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ganzoo.checkpoint import atomic_write_bytes
-from ganzoo.data import ImageData, resize_uint8
+from ganzoo.api import atomic_write_bytes
+from ganzoo.api import ImageData, resize_uint8
 
 __all__ = [
     "ARCH_VERSION",

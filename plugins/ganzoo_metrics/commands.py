@@ -10,8 +10,7 @@ from pathlib import Path
 
 import click
 
-from ganzoo.cli import user_errors
-from ganzoo.errors import GanzooError
+from ganzoo.api import GanzooError, user_errors
 
 
 @click.group()
@@ -39,13 +38,12 @@ def features_train(dataset: str, resolution: int, data_root: Path | None, epochs
     """
     import json
 
-    from ganzoo.data import DataRequest
-    from ganzoo.registry import get_registry
+    from ganzoo.api import DataRequest, load_registry
     from ganzoo_metrics.classifier import file_sha256, save_classifier, train_classifier
 
     if out.exists():
         raise GanzooError(f"--out {out} exists; choose another file name")
-    reg = get_registry()
+    reg = load_registry()
     spec = reg.get("datasets", dataset, where="--dataset")
     try:
         params = spec.params()

@@ -62,8 +62,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.download import DOWNLOAD_ERRORS, download_checked, file_hash
-from ganzoo.errors import GanzooError
+from ganzoo.api import DOWNLOAD_ERRORS, download_checked, file_hash
+from ganzoo.api import GanzooError
 
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                "pt_inception-2015-12-05-6726825d.pth")

@@ -38,9 +38,9 @@ from functools import partial
 import numpy as np
 import torch
 
-from ganzoo.errors import ConfigError
-from ganzoo.metrics import MetricContext
-from ganzoo.specs import MetricSpec
+from ganzoo.api import ConfigError
+from ganzoo.api import MetricContext
+from ganzoo.api import MetricSpec
 from ganzoo_metrics import msssim, scores, swd
 from ganzoo_metrics.classifier import DIGITS_CLASSIFIER_INFO, load_digits_classifier, predict_stacked
 
@@ -169,13 +169,22 @@ def class_accuracy(ctx: MetricContext, n_fake: int) -> dict[str, float]:
     return {"cacc": right / total}
 
 
+# Which values have a "best" during training, and in which direction (the self-mod study reports
+# the best FID). MS-SSIM has none: it measures diversity, and closer to the data's is what matters.
+BETTER = {
+    fid: {"fid": "lower"}, kid: {"kid": "lower"}, sliced_wasserstein: {"swd_avg": "lower"},
+    inception_score: {"is": "higher"}, precision_recall: {"precision": "higher", "recall": "higher"},
+    stacked_modes: {"modes": "higher", "kl": "lower"}, class_accuracy: {"cacc": "higher"},
+}
+
+
 def _spec(name: str, fn, algorithm: str, uses_extractor: bool = False, fixed: dict | None = None,
           **counts) -> MetricSpec:
     """A protocol: ``fn`` with its counts bound, and every fixed choice written into ``protocol``."""
     protocol = {"algorithm": algorithm, **counts, **(fixed or {})}
     description = algorithm + ": " + ", ".join(f"{k}={v}" for k, v in protocol.items() if k != "algorithm")
     return MetricSpec(name=name, compute=partial(fn, **counts), protocol=protocol,
-                      uses_extractor=uses_extractor, description=description)
+                      uses_extractor=uses_extractor, description=description, better=BETTER.get(fn, {}))
 
 
 _feature = partial(_spec, uses_extractor=True)

@@ -40,8 +40,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ganzoo.checkpoint import atomic_write_text
-from ganzoo.data import DataRequest, ImageData
+from ganzoo.api import atomic_write_text
+from ganzoo.api import DataRequest, ImageData
 from ganzoo_metrics.classifier import (
     ARCH_VERSION,
     DIGITS_CLASSIFIER_PATH,
@@ -78,7 +78,7 @@ NOTE = (
 
 
 def _load(name: str, split: str, resolution: int, **params) -> ImageData:
-    from ganzoo.registry import load_registry
+    from ganzoo.api import load_registry
 
     spec = load_registry(autoload=False).get("datasets", name)
     return spec.load(spec.params(**params), DataRequest(resolution=resolution, split=split))

@@ -64,7 +64,7 @@ from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from ganzoo import DataInfo, Params
-from ganzoo.errors import ConfigError
+from ganzoo.api import ConfigError
 from ganzoo_pggan.layers import (
     SQRT2,
     EqConv2d,
@@ -327,8 +327,12 @@ class PGGANGenerator(_Growing):
         zero = self._idle_skips(self.to_rgb, top - 1 if prev is not None else top)
         return img if zero is None else img + zero
 
+    def observe_real(self, d_real: torch.Tensor) -> None:
+        """Part of the trainer's ``Growing`` contract; G has nothing to track."""
+
 
 # -- discriminator ---------------------------------------------------------------------------------
+
 class _FromRGB(nn.Sequential):
     def __init__(self, cin: int, cout: int, eq_lr: bool) -> None:
         super().__init__(EqConv2d(cin, cout, 1, SQRT2, eq_lr), nn.LeakyReLU(0.2))

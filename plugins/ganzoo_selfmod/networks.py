@@ -45,7 +45,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from ganzoo import DataInfo, Params
-from ganzoo.errors import ConfigError
+from ganzoo.api import ConfigError
 from ganzoo_selfmod.layers import CONDITIONAL_KINDS, NormFactory, keep_single_modulation
 
 NormKind = Literal["bn", "selfmod", "cbn", "cselfmod", "selfmod-first", "selfmod-last"]

@@ -15,11 +15,12 @@ import torch
 from click.testing import CliRunner
 
 from conftest import tiny_raw
-from ganzoo.build import LatentSampler, load_generator
+from ganzoo.train.latents import LatentSampler
+from ganzoo.train.networks import load_generator
 from ganzoo.cli import main
 from ganzoo.config import resolve
 from ganzoo.metrics import EvalSettings, FakeImages, MetricContext, evaluate, standing_statistics
-from ganzoo.trainer import train
+from ganzoo.train import train
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -79,7 +80,7 @@ def test_real_features_are_cached_by_content(ckpt, tmp_path, registry, monkeypat
 
 
 def test_fakes_are_deterministic_prefixes(ckpt, registry):
-    G, cfg, info, _ = load_generator(ckpt, registry=registry)
+    G, cfg, info, _ = load_generator(ckpt, registry)
     fake = FakeImages(G, cfg, info, EvalSettings(progress=False, batch_size=7))
     a = torch.cat(list(fake.batches(20)))
     b = torch.cat(list(fake.batches(9)))

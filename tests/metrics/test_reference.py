@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import tiny_raw
-from ganzoo.build import data_info, load_data
+from ganzoo.data import data_info, load_data
 from ganzoo.config import resolve
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import EvalSettings, evaluate_generator, evaluate_real_reference, reference_split
@@ -57,7 +57,7 @@ def test_real_reference_is_near_the_floor_and_names_its_source(digits, registry,
     assert ref["swd2k"].protocol["n_fake_used"] == ref["swd2k"].protocol["n_real_used"]
     # Real digits score higher IS and far lower FID than an untrained generator.
     noise = resolve(tiny_raw(data={"name": "digits", "resolution": 16}), registry)
-    from ganzoo.build import build_networks
+    from ganzoo.train.networks import build_networks
     G, _ = build_networks(noise, registry, info)
     fake = {r.name: r for r in evaluate_generator(G, noise, info, ["fid2k", "is2k"], settings(tmp_path),
                                                          registry)}
@@ -80,7 +80,7 @@ def test_class_accuracy_counts_samples_of_their_conditioning_class(registry, tmp
 def test_class_accuracy_refuses_unconditional_data(registry, tmp_path):
     cfg = resolve(tiny_raw(data={"name": "digits", "resolution": 16}), registry)
     info = data_info(load_data(cfg, registry, "train")).__class__(resolution=16, channels=1, num_classes=0)
-    from ganzoo.build import build_networks
+    from ganzoo.train.networks import build_networks
     G, _ = build_networks(cfg, registry, info)
     with pytest.raises(ConfigError, match="class-conditional"):
         evaluate_generator(G, cfg, info, ["cacc2k"], settings(tmp_path), registry)

@@ -1,62 +1,15 @@
-"""From a resolved RunConfig to live objects: datasets, networks, latents, and back from checkpoints."""
+"""Latents: z (and fake labels) from a seeded generator of their own, saved with the run.
+
+Training, sample grids, ``ganzoo sample`` and the metric engine all draw latents through
+:class:`LatentSampler`, so a seed fixes the same z everywhere and a resumed run continues the
+stream where the checkpoint left it.
+"""
 
 from __future__ import annotations
 
-import copy
-from dataclasses import asdict
-from pathlib import Path
-from typing import Any
-
 import torch
 
-from ganzoo import checkpoint
-from ganzoo.config import RunConfig, component_params, resolve
-from ganzoo.data import DataRequest, ImageData
-from ganzoo.errors import CheckpointError, ConfigError
-from ganzoo.specs import DataInfo
-
-
-def load_data(cfg: RunConfig, registry: Any, split: str = "train") -> ImageData:
-    """The configured dataset's ``split``, at the configured resolution, as uint8 NCHW."""
-    spec = registry.get("datasets", cfg.data.name, where="data.name")
-    params = component_params("datasets", cfg.data, registry)
-    root = Path(cfg.data.data_root).expanduser() if cfg.data.data_root else None
-    data = spec.load(params, DataRequest(cfg.data.resolution, split, root))
-    if data.resolution != cfg.data.resolution:
-        raise ConfigError(
-            f"dataset {cfg.data.name!r} returned {data.resolution}px images, "
-            f"data.resolution is {cfg.data.resolution}"
-        )
-    return data
-
-
-def data_info(data: ImageData) -> DataInfo:
-    return DataInfo(resolution=data.resolution, channels=data.channels, num_classes=data.num_classes)
-
-
-def build_networks(cfg: RunConfig, registry: Any, info: DataInfo) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """G and D of the configured architecture, checked against the contract's basic promises."""
-    spec = registry.get("architectures", cfg.model.name, where="model.name")
-    params = component_params("architectures", cfg.model, registry)
-    G, D = spec.build(params, info)
-    if not isinstance(getattr(G, "z_dim", None), int):
-        raise ConfigError(f"architecture {cfg.model.name!r}: G has no integer z_dim")
-    return G, D
-
-
-def make_ema(G: torch.nn.Module) -> torch.nn.Module:
-    G_ema = copy.deepcopy(G).eval()
-    G_ema.requires_grad_(False)
-    return G_ema
-
-
-@torch.no_grad()
-def update_ema(G_ema: torch.nn.Module, G: torch.nn.Module, decay: float) -> None:
-    """G_ema = decay * G_ema + (1 - decay) * G for parameters; buffers (BN statistics) are copied."""
-    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
-        p_ema.lerp_(p.detach(), 1.0 - decay)
-    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-        b_ema.copy_(b)
+from ganzoo.errors import ConfigError
 
 
 LABEL_STREAM = 0x1ABE15  # XORed into the seed of the label generator: a stream apart from z's
@@ -128,30 +81,3 @@ class LatentSampler:
         self.gen.set_state(state["gen"])
         if "label_gen" in state:  # checkpoints from before the label stream keep its seeded start
             self.label_gen.set_state(state["label_gen"])
-
-
-def load_generator(path: str | Path, use_ema: bool = True, registry: Any = None,
-                   device: str = "cpu") -> tuple[torch.nn.Module, RunConfig, DataInfo, str]:
-    """Rebuild G from a checkpoint, in eval mode: G_ema when it exists and ``use_ema``, else the raw G.
-
-    Returns ``(G, cfg, info, which)`` with ``which`` "ema" or "raw", the weights actually loaded.
-    """
-    if registry is None:
-        from ganzoo.registry import get_registry
-
-        registry = get_registry()
-    state = checkpoint.load(path)
-    cfg = resolve(checkpoint.config_of(state), registry)
-    info = DataInfo(**state["data_info"])
-    G, _ = build_networks(cfg, registry, info)
-    which = "ema" if use_ema and state.get("G_ema") is not None else "raw"
-    weights = state["G_ema"] if which == "ema" else state["G"]
-    try:
-        G.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not fit the {cfg.model.name!r} network: {exc}") from None
-    return G.to(device).eval(), cfg, info, which
-
-
-def info_dict(info: DataInfo) -> dict:
-    return asdict(info)
