@@ -423,6 +423,8 @@ def plugins(as_json: bool) -> None:
     Example:
       ganzoo plugins
       GANZOO_DISABLE_PLUGIN_AUTOLOAD=1 ganzoo plugins   # built-ins only
+
+    A third-party plugin that fails to load is listed as BROKEN with the reason.
     """
     import json
 
@@ -434,6 +436,8 @@ def plugins(as_json: bool) -> None:
         return
     for p in reg.plugins.values():
         click.echo(f"{p.name} {p.version} ({p.origin})")
+        if p.error is not None:
+            click.echo(f"  BROKEN, not loaded ({p.entry_point}): {p.error}")
         for kind, names in sorted(p.components.items()):
             click.echo(f"  {kind}: {', '.join(sorted(names))}")
 
