@@ -157,7 +157,68 @@ def load_suite(path: str | Path) -> Suite:
     names = [a.name for a in suite.axes]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: axis names repeat: {names}")
+    check_references(suite, path)
     return suite
+
+
+def setting_names(suite: Suite) -> dict[str, set[str]]:
+    """Every name a table or plot can group by (axes, ``<axis>.group``, value tags) -> its labels."""
+    names: dict[str, set[str]] = {}
+    for axis in suite.axes:
+        names[axis.name] = {v.label for v in axis.values}
+        groups = {v.group for v in axis.values if v.group is not None}
+        if groups:
+            names[f"{axis.name}.group"] = groups
+        for v in axis.values:
+            for tag, label in v.tags.items():
+                names.setdefault(tag, set()).add(label)
+    return names
+
+
+def check_references(suite: Suite, where: str | Path) -> None:
+    """Tables and plots may only name axes (or groups, tags) and labels that the suite has.
+
+    Checked when the suite is loaded, so a misspelt ``rows = ["archh"]`` fails before any training
+    (and under ``--dry-run``), not after every run of the suite. Only the fields a table or plot
+    sets are checked (an unset ``columns`` default applies only to the kinds that use it).
+    """
+    names = setting_names(suite)
+    known = ", ".join(sorted(names)) or "(none)"
+
+    def axis(name: str, field_path: str) -> None:
+        if name not in names:
+            raise ConfigError(f"{where}: {field_path}: unknown axis {name!r}; the suite's axes, groups "
+                              f"and tags are: {known}")
+
+    def label(axis_name: str, value: str, field_path: str) -> None:
+        if axis_name in names and value not in names[axis_name]:
+            raise ConfigError(f"{where}: {field_path}: {axis_name!r} has no label {value!r}; its labels "
+                              f"are: {', '.join(sorted(names[axis_name]))}")
+
+    for kind, specs in (("tables", suite.tables), ("plots", suite.plots)):
+        for i, spec in enumerate(specs):
+            at = f"{kind}.{i} ({spec.title!r})"
+            set_fields = spec.model_fields_set
+            for j, row in enumerate(spec.rows):
+                axis(row, f"{at}.rows.{j}")
+            if "columns" in set_fields and spec.columns:
+                axis(spec.columns, f"{at}.columns")
+            for j, name in enumerate(getattr(spec, "minimize_over", [])):
+                axis(name, f"{at}.minimize_over.{j}")
+            for name, labels in getattr(spec, "select", {}).items():
+                axis(name, f"{at}.select")
+                for value in labels:
+                    label(name, value, f"{at}.select.{name}")
+            for fld in ("baseline", "treatment"):
+                if fld in set_fields:
+                    label(spec.columns, getattr(spec, fld), f"{at}.{fld}")
+            for value in getattr(spec, "column_order", []):
+                label(spec.columns, value, f"{at}.column_order")
+    for name, labels in {k: v for sc in suite.scales.values() for k, v in sc.select.items()}.items():
+        axis(name, "scales.*.select")
+    for fld in ("baseline", "treatment"):
+        if fld in suite.plot and "method" in names:
+            label("method", suite.plot[fld], f"plot.{fld}")
 
 
 def find_suite(name: str, registry: Any) -> Suite:
