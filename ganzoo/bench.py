@@ -351,12 +351,12 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
             store.release(key, owner, "pending")
             bar.write(f"run {key} skipped: {outcome['error']}")
             return
-        ran += 1
-        store.update_invocation(invocation, time.time() - t0, ran)
         if not store.finish(key, owner, status, outcome["step"], outcome["seconds"], outcome["error"],
                             outcome["results"], outcome["series"]):
             bar.write(f"run {key}: its claim was taken over by another bench; this outcome is not recorded")
             return
+        ran += 1
+        store.update_invocation(invocation, time.time() - t0, ran)
         produced = produced or any(r.get("best") is not None or r.get("final") is not None
                                    for r in outcome["results"])
         counts[status if status in counts else "failed"] += 1
