@@ -3,6 +3,7 @@ a good report, and a suite with two workers killed at random moments."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -123,6 +124,17 @@ def test_three_benches_on_one_store_train_and_record_every_run_once(tmp_path, re
 
 
 # -- preemption ----------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _killed_on_failure(proc: subprocess.Popen):
+    """A failed test must not leave a 100000-step training behind (workers stop with their parent)."""
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _wait_for(predicate, timeout: float, proc: subprocess.Popen) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -142,9 +154,10 @@ def test_sigterm_stops_ganzoo_train_with_a_checkpoint(tmp_path):
            "--set", "log.checkpoint_every=100000", "--set", "log.log_every=5", "--set", "eval.metrics=[]"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = out / "log.jsonl"
-    _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3, 240, proc)
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=120)
+    with _killed_on_failure(proc):
+        _wait_for(lambda: log.exists() and len(log.read_text().splitlines()) >= 3, 240, proc)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert stdout.startswith("interrupted: ")
     status = json.loads((out / "status.json").read_text())
@@ -157,7 +170,7 @@ def test_sigterm_stops_ganzoo_train_with_a_checkpoint(tmp_path):
 def test_sigterm_stops_every_worker_of_ganzoo_bench(tmp_path):
     suite_file = tiny_suite(tmp_path, steps=100000)
     suite_file.write_text(suite_file.read_text().replace("checkpoint_every = 5", "checkpoint_every = 100000")
-                          .replace("every = 10,", "every = 100000,"))
+                          .replace("every = 10, extractor", "every = 100000, extractor"))
     out = tmp_path / "out"
     proc = subprocess.Popen(bench_cmd(suite_file, out, tmp_path / "res", "--executor", "processes",
                                       "--workers", "2"), cwd=ROOT, stdout=subprocess.PIPE,
@@ -167,9 +180,10 @@ def test_sigterm_stops_every_worker_of_ganzoo_bench(tmp_path):
         logs = list(out.glob("runs/*/log.jsonl"))
         return len(logs) == 2 and all(len(p.read_text().splitlines()) >= 2 for p in logs)
 
-    _wait_for(two_training, 300, proc)
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=180)
+    with _killed_on_failure(proc):
+        _wait_for(two_training, 300, proc)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert "2 interrupted" in stdout and "Traceback" not in stderr
     runs, claims, _ = store_rows(out)
