@@ -353,7 +353,11 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
     from ganzoo import preempt
 
     ex = make_executor(executor, workers or sc.workers, address)
-    summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet)
+    try:
+        summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet)
+    except KeyboardInterrupt:  # a third Ctrl-C/SIGTERM: abandoned; the runs resume from their checkpoints
+        click.echo("stopped at once; run the same command to resume", err=True)
+        sys.exit(preempt.exit_status())
     click.echo(f"{suite.name} [{scale}]: {summary.total} runs ({summary.skipped} already done, "
                f"{summary.finished} finished, {summary.diverged} diverged, {summary.failed} failed"
                + (f", {summary.interrupted} interrupted" if summary.interrupted else "")
