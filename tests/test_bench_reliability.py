@@ -8,7 +8,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -209,16 +208,10 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _invocations(out: Path) -> int:
-    """How many benches have started on this store (read-only; 0 before the store exists)."""
-    try:
-        db = sqlite3.connect(f"file:{out / 'store.sqlite'}?mode=ro", uri=True, timeout=60)
-        try:
-            return db.execute("SELECT count(*) FROM invocations").fetchone()[0]
-        finally:
-            db.close()
-    except sqlite3.DatabaseError:
-        return 0
+def _progress(out: Path) -> list:
+    """What the workers have written so far (size and time of every run's log and status)."""
+    files = sorted(out.glob("runs/*/log.jsonl")) + sorted(out.glob("runs/*/status.json"))
+    return [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
 
 
 @pytest.mark.slow
@@ -230,11 +223,12 @@ def test_two_worker_suite_killed_20_times_finishes_as_if_uninterrupted(tmp_path,
     rng = random.Random(int(os.environ.get("GANZOO_CHAOS_SEED", "0")))
     kills = 0
     while kills < 20:
-        before = _invocations(out)
+        before = _progress(out)
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        while _invocations(out) == before and proc.poll() is None:  # past the imports
-            time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 10.0))  # a random moment: claiming, training, eval, recording
+        deadline = time.time() + 300
+        while _progress(out) == before and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)  # until a worker trains: past the imports and the spawning
+        time.sleep(rng.uniform(0.0, 8.0))  # a random moment: training, eval, checkpoint, recording
         if proc.poll() is not None:
             break  # the suite finished before this kill
         victims = [proc.pid] + _children(proc.pid)
@@ -253,6 +247,7 @@ def test_two_worker_suite_killed_20_times_finishes_as_if_uninterrupted(tmp_path,
     assert len(runs) == 8 and set(runs.values()) == {"finished"} and claims == []
     for key in runs:  # no run finished twice or lost its log: one finish event each
         assert log_events(out / "runs" / key).count("finished") == 1
+    assert sum(log_events(out / "runs" / k).count("resume") for k in runs) >= 5  # kills hit training
     clean = run_suite(load_suite(suite_file), "smoke", tmp_path / "clean", registry, LocalExecutor(),
                       tmp_path / "res2", progress=False)
     assert clean.finished == 8
