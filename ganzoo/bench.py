@@ -2,15 +2,19 @@
 
 ``run_suite`` expands a suite at a scale, registers every run in the store, skips runs that are
 finished (or diverged: a result too), resumes interrupted ones from their last checkpoint, and runs
-the rest on an executor: in process, a local process pool, or Ray. Workers never touch the store:
-they return an outcome that the parent records, one short transaction each. Then the tables are
-regenerated from the store (``ganzoo report`` does only that step).
+the rest on an executor: in process, a local process pool, or Ray. The parent claims each run in
+the store before handing it to the executor, so several benches (and their executors) can share
+one store; workers never touch the store: they return an outcome that the parent records with the
+release of the claim, one short transaction. Then the tables are regenerated from the store
+(``ganzoo report`` does only that step).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -22,29 +26,62 @@ from typing import Any, Callable, Iterable
 
 from tqdm.auto import tqdm
 
+from ganzoo import preempt
 from ganzoo.errors import GanzooError
-from ganzoo.store import DONE, Store
+from ganzoo.store import DONE, Heartbeat, Store
 from ganzoo.suite import RunSpec, Suite, expand
 
 STORE_FILE = "store.sqlite"
 
 
 # -- one run, in whatever process executes it -------------------------------------------------------
+LOCK_WAIT_S = float(os.environ.get("GANZOO_LOCK_WAIT_SECONDS", "60"))
+
+
 def run_job(job: dict[str, Any], registry: Any) -> dict[str, Any]:
-    """Train (or resume) one run and collect its metric results. Never raises: failures are outcomes."""
+    """Train (or resume) one run and collect its metric results. Never raises: failures are outcomes.
+
+    The run directory is locked (``flock`` on ``job["lock"]``, released by the kernel when the
+    process dies) for the whole run, so two processes never train one run at once, even when a
+    bench was presumed dead while its worker still trained. A stop request (SIGTERM, Ctrl-C)
+    ends the run at a step boundary as ``interrupted``; one that came before it started starts
+    nothing.
+    """
+    t0 = time.time()
+    if preempt.STATE.stopping:
+        return _outcome(job, "interrupted", t0, error="stopped before it started")
+    lock = acquire_lock(Path(job["lock"]), LOCK_WAIT_S) if job.get("lock") else None
+    if lock is False:
+        return _outcome(job, "busy", t0, error="its run directory is locked by another process")
+    try:
+        return _train_job(job, t0, registry)
+    finally:
+        if lock:
+            lock.close()
+
+
+def run_job_in_worker(job: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run_job` in a worker process (a pool or Ray): the worker builds its own registry."""
+    from ganzoo.registry import load_registry
+
+    return run_job(job, load_registry())
+
+
+def _train_job(job: dict[str, Any], t0: float, registry: Any) -> dict[str, Any]:
     import torch
 
     from ganzoo.config import resolve
     from ganzoo.train import train
 
     run_dir = Path(job["run_dir"])
-    t0 = time.time()
+    cfg = None
     try:
         if job.get("threads"):
             torch.set_num_threads(job["threads"])
         cfg = resolve(json.loads(job["config"]), registry)
         resume = (run_dir / "checkpoint.pt").exists() or (run_dir / "config.json").exists()
-        result = train(cfg, run_dir, registry=registry, resume=resume, progress=False)
+        with preempt.in_training():
+            result = train(cfg, run_dir, registry=registry, resume=resume, progress=False)
         results, series = collect_metrics(run_dir, result.status, cfg.train.g_steps)
         results += collapse_result(run_dir, cfg)
         if job.get("sweep") and result.status == "finished":
@@ -54,19 +91,47 @@ def run_job(job: dict[str, Any], registry: Any) -> dict[str, Any]:
         return {"key": job["key"], "status": result.status, "step": result.step,
                 "seconds": result.seconds, "results": results, "series": series, "error": None,
                 "artifacts": collect_artifacts(run_dir)}
+    except KeyboardInterrupt:  # a stop before the trainer's own handler was in place, or a second one
+        results, series = [], []
+        if cfg is not None:
+            with contextlib.suppress(Exception):
+                results, series = collect_metrics(run_dir, "interrupted", cfg.train.g_steps)
+        return {**_outcome(job, "interrupted", t0, error="interrupted"), "results": results, "series": series,
+                "artifacts": collect_artifacts(run_dir)}
     except Exception as exc:  # a failed run is recorded, the suite goes on
         detail = f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, GanzooError):
             detail += "\n" + traceback.format_exc(limit=5)
-        return {"key": job["key"], "status": "failed", "step": None, "seconds": time.time() - t0,
-                "results": [], "series": [], "error": detail, "artifacts": collect_artifacts(run_dir)}
+        return {**_outcome(job, "failed", t0, error=detail), "artifacts": collect_artifacts(run_dir)}
 
 
-def run_job_in_worker(job: dict[str, Any]) -> dict[str, Any]:
-    """:func:`run_job` in a worker process (a pool or Ray): the worker builds its own registry."""
-    from ganzoo.registry import load_registry
+def _outcome(job: dict, status: str, t0: float, error: str | None = None) -> dict[str, Any]:
+    return {"key": job["key"], "status": status, "step": None, "seconds": time.time() - t0,
+            "results": [], "series": [], "error": error}
 
-    return run_job(job, load_registry())
+
+def acquire_lock(path: Path, wait: float):
+    """An open file holding an exclusive ``flock`` on ``path`` (close it to release), False when
+    another process holds it for longer than ``wait`` seconds, None where locking is unavailable."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: the store's claims alone
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(path, "a")
+    deadline = time.time() + wait
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            if time.time() >= deadline or preempt.STATE.stopping:
+                f.close()
+                return False
+            time.sleep(0.2)
+        except OSError:  # a file system without locks
+            f.close()
+            return None
 
 
 def collect_metrics(run_dir: Path, status: str, g_steps: int) -> tuple[list[dict], list[tuple]]:
@@ -141,7 +206,12 @@ def collapse_result(run_dir: Path, cfg: Any) -> list[dict]:
 
 
 # -- executors --------------------------------------------------------------------------------------
-def _init_worker(threads: int | None) -> None:
+# An executor runs ``run(next_job, on_done)``: it asks ``next_job()`` for work (a claimed run, or
+# None when there is nothing left to claim now) whenever it has a free slot, and hands every
+# outcome to ``on_done`` in this process. ``signal_workers(sig)`` passes a stop request on: SIGTERM
+# (stop at a step boundary) or SIGINT (stop now).
+def _init_worker(threads: int | None, parent: int) -> None:
+    preempt.init_worker(detach=True, parent=parent)
     if threads:
         import torch
 
@@ -154,10 +224,15 @@ class LocalExecutor:
     def __init__(self, registry: Any) -> None:
         self.registry = registry
 
-    def run(self, jobs: list[dict], on_start: Callable, on_done: Callable) -> None:
-        for job in jobs:
-            on_start(job)
+    def run(self, next_job: Callable, on_done: Callable) -> None:
+        while (job := next_job()) is not None:
             on_done(run_job(job, self.registry))
+
+    def signal_workers(self, sig: int) -> None:
+        if sig == signal.SIGTERM:
+            preempt.request_stop()
+        elif preempt.STATE.in_training:
+            raise KeyboardInterrupt
 
 
 class ProcessExecutor:
@@ -165,21 +240,44 @@ class ProcessExecutor:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
 
-    def run(self, jobs: list[dict], on_start: Callable, on_done: Callable) -> None:
+    def run(self, next_job: Callable, on_done: Callable) -> None:
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker, initargs=(threads,)) as pool:
-            queue, running = list(jobs), {}
-            while queue or running:
-                while queue and len(running) < self.workers:
-                    job = queue.pop(0)
-                    on_start(job)
+        pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
+                                   initializer=_init_worker, initargs=(threads, os.getpid()))
+        self._pool = pool
+        running: dict = {}
+        broken = False
+        try:
+            while True:
+                while not broken and len(running) < self.workers and (job := next_job()) is not None:
                     running[pool.submit(run_job_in_worker, job)] = job
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                if not running:
+                    break
+                done, _ = wait(running, timeout=5, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    running.pop(fut)
-                    on_done(fut.result())
+                    job = running.pop(fut)
+                    try:
+                        outcome = fut.result()
+                    except Exception as exc:  # the worker died (killed, out of memory)
+                        broken = True
+                        outcome = _outcome(job, "failed", time.time(),
+                                           error=f"the worker process died: {type(exc).__name__}: {exc}")
+                    on_done(outcome)
+            pool.shutdown(wait=True)
+        except BaseException:  # abandoned (a third Ctrl-C): the workers must not train on
+            self.signal_workers(signal.SIGKILL)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            self._pool = None
+
+    def signal_workers(self, sig: int) -> None:
+        pool = self._pool
+        for pid in list(getattr(pool, "_processes", None) or {}):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
 
 class RayExecutor:
@@ -192,24 +290,32 @@ class RayExecutor:
             raise GanzooError("--executor ray needs Ray: pip install 'ganzoo[ray]'") from None
         self.ray = ray
         self.address, self.workers = address, workers
+        self._running: dict = {}
 
-    def run(self, jobs: list[dict], on_start: Callable, on_done: Callable) -> None:
+    def run(self, next_job: Callable, on_done: Callable) -> None:
         ray = self.ray
         if not ray.is_initialized():
             kwargs = {"address": self.address} if self.address else {"num_cpus": os.cpu_count()}
             ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
         cpus = max(1, int(ray.available_resources().get("CPU", 1)) // max(1, self.workers))
         task = ray.remote(num_cpus=cpus)(run_job_in_worker)
-        queue, running = list(jobs), {}
-        while queue or running:
-            while queue and len(running) < self.workers:
-                job = queue.pop(0)
-                on_start(job)
+        running = self._running
+        while True:
+            while len(running) < self.workers and (job := next_job()) is not None:
                 running[task.remote(job)] = job
-            done, _ = ray.wait(list(running), num_returns=1)
+            if not running:
+                break
+            done, _ = ray.wait(list(running), num_returns=1, timeout=5)
             for ref in done:
-                running.pop(ref)
-                on_done(ray.get(ref))
+                job = running.pop(ref)
+                try:
+                    on_done(ray.get(ref))
+                except Exception as exc:  # cancelled or lost
+                    on_done(_outcome(job, "interrupted", time.time(), error=f"{type(exc).__name__}: {exc}"))
+
+    def signal_workers(self, sig: int) -> None:
+        for ref in list(self._running):  # a KeyboardInterrupt in the task: the trainer's SIGINT path
+            self.ray.cancel(ref, force=False)
 
 
 def make_executor(name: str, registry: Any, workers: int = 1, address: str | None = None):
@@ -232,65 +338,107 @@ class BenchSummary:
     failed: int
     seconds: float
     report: Path | None
+    interrupted: int = 0  # runs stopped by SIGINT/SIGTERM (recorded as interrupted, ready to resume)
+    elsewhere: int = 0  # runs still being trained by other benches on the same store
+    note: str = ""  # e.g. why the existing report was kept
 
 
 def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
               results_dir: Path | None, extra_set: dict | None = None, seeds: list[int] | None = None,
               progress: bool = True) -> BenchSummary:
-    """Run every unfinished run of ``suite`` at ``scale`` and regenerate its tables."""
+    """Run every unfinished run of ``suite`` at ``scale`` and regenerate its tables.
+
+    Any number of benches may run this on one ``out`` at once: each run is claimed in the store
+    before it starts (see :mod:`ganzoo.store`), so they share the work and none is trained or
+    recorded twice. The first SIGINT/SIGTERM stops claiming and has every running run stop at a
+    step boundary, recorded as ``interrupted``; the tables are then left for the next invocation.
+    """
     t0 = time.time()
     if results_dir is not None:  # a bad [[tables]]/[[plots]] entry fails now, not after hours of training
         from ganzoo.report import validate_kinds
 
         validate_kinds(suite, registry)
-    runs = expand(suite, scale, registry, extra_set, seeds)
+    runs = _unique(expand(suite, scale, registry, extra_set, seeds))
     store = Store(out / STORE_FILE)
-    threads = {}
-    for r in runs:
-        run_dir = out / "runs" / r.key
-        store.add_run(r.key, suite.name, scale, r.setting, r.seed, r.config.to_json(), str(run_dir))
-        threads[r.key] = r.config.fast.threads
-    todo = [r for r in _unique(runs) if store.status(r.key) not in DONE]
-    skipped = len(_unique(runs)) - len(todo)
+    store.add_runs([(r.key, suite.name, scale, r.setting, r.seed, r.config.to_json(), str(out / "runs" / r.key))
+                    for r in runs])
+    keys = [r.key for r in runs]
+    by_key = {r.key: r for r in runs}
+    skipped = sum(store.status(k) in DONE for k in keys)
     sweep = ({**suite.sweep.model_dump(), **suite.scale(scale).sweep} if suite.sweep is not None else None)
-    jobs = [{"key": r.key, "config": r.config.to_json(), "run_dir": str(out / "runs" / r.key),
-             "threads": threads[r.key], "name": r.config.name, "sweep": sweep} for r in todo]
-    counts = {"finished": 0, "diverged": 0, "failed": 0, "running": 0}
+    counts = {"finished": 0, "diverged": 0, "failed": 0, "interrupted": 0, "running": 0}
+    produced = False
+    attempted: set[str] = set()
     invocation = store.start_invocation(suite.name, scale, t0, type(executor).__name__)
     ran = 0
-    bar = tqdm(total=len(_unique(runs)), initial=skipped, desc=f"{suite.name} [{scale}]", unit="run",
+    bar = tqdm(total=len(runs), initial=skipped, desc=f"{suite.name} [{scale}]", unit="run",
                disable=not progress, dynamic_ncols=True)
+    owner = store.register_owner()
+    preempt.reset()
+    stop = preempt.BenchStop(executor.signal_workers)
 
-    def on_start(job: dict) -> None:
-        store.set_status(job["key"], "running")
+    def next_job() -> dict | None:
+        if stop.requested or counts["interrupted"]:
+            return None
+        key = store.claim(keys, owner, retry_failed_before=t0, skip=attempted)
+        if key is None:
+            return None
+        attempted.add(key)
+        r = by_key[key]
         counts["running"] += 1
         bar.set_postfix(counts)
+        return {"key": key, "config": r.config.to_json(), "run_dir": str(out / "runs" / key),
+                "lock": str(out / "locks" / key), "threads": r.config.fast.threads,
+                "name": r.config.name, "sweep": sweep}
 
     def on_done(outcome: dict) -> None:
-        nonlocal ran
+        nonlocal ran, produced
+        key, status = outcome["key"], outcome["status"]
+        counts["running"] -= 1
+        if status == "busy":  # another process still trains it: give it back untouched
+            store.release(key, owner, "pending")
+            bar.write(f"run {key} skipped: {outcome['error']}")
+            return
+        if not store.finish(key, owner, status, outcome["step"], outcome["seconds"], outcome["error"],
+                            outcome["results"], outcome["series"], outcome.get("artifacts")):
+            bar.write(f"run {key}: its claim was taken over by another bench; this outcome is not recorded")
+            return
         ran += 1
         store.update_invocation(invocation, time.time() - t0, ran)
-        store.record(outcome["key"], outcome["results"], outcome["series"], outcome.get("artifacts"))
-        store.set_status(outcome["key"], outcome["status"], outcome["step"], outcome["seconds"],
-                         outcome["error"])
-        counts["running"] -= 1
-        counts[outcome["status"] if outcome["status"] in counts else "failed"] += 1
-        if outcome["status"] == "failed":
-            bar.write(f"run {outcome['key']} failed: {outcome['error'].splitlines()[0]}")
-        bar.update(1)
+        produced = produced or any(r.get("best") is not None or r.get("final") is not None
+                                   for r in outcome["results"])
+        counts[status if status in counts else "failed"] += 1
+        if status == "failed":
+            bar.write(f"run {key} failed: {outcome['error'].splitlines()[0]}")
+        if status != "interrupted":
+            bar.update(1)
         bar.set_postfix(counts)
 
     try:
-        executor.run(jobs, on_start, on_done)
+        with stop, Heartbeat(store.path, owner):
+            executor.run(next_job, on_done)
     finally:
         bar.close()
         store.update_invocation(invocation, time.time() - t0, ran)
-    if results_dir is not None:
-        store_references(suite, scale, runs, store, registry)
-    report = write_report(suite, scale, store, results_dir, registry) if results_dir is not None else None
+        store.retire_owner(owner)
+    summary = BenchSummary(len(runs), skipped, counts["finished"], counts["diverged"], counts["failed"],
+                           time.time() - t0, None, counts["interrupted"], store.held_by_others(keys, owner))
+    if stop.requested or counts["interrupted"]:
+        summary.note = "interrupted: the tables were not regenerated; run the same command to resume"
+    elif results_dir is not None:
+        path = report_path(Path(results_dir), suite, scale)
+        if ran and not produced and path.exists():
+            # A bench in which every run failed (a missing data root, say) must not replace a
+            # good report with empty tables.
+            summary.note = (f"no run of this bench produced a value ({counts['failed']} failed); "
+                            f"kept the existing report {path}")
+        else:
+            store_references(suite, scale, runs, store, registry)
+            with store.tx():  # serialised with other benches' records: the last writer sees them all
+                summary.report = write_report(suite, scale, store, results_dir, registry)
+    summary.seconds = time.time() - t0
     store.close()
-    return BenchSummary(len(_unique(runs)), skipped, counts["finished"], counts["diverged"],
-                        counts["failed"], time.time() - t0, report)
+    return summary
 
 
 def store_references(suite: Suite, scale: str, runs: list[RunSpec], store: Store, registry: Any) -> None:

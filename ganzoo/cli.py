@@ -101,14 +101,17 @@ def train(config: Path, overrides: tuple[str, ...], out: Path | None, resume: bo
         click.echo(cfg.to_json())
         return
     out = out or Path("runs") / cfg.name
-    result = run_training(cfg, out, registry=reg, resume=resume, progress=not quiet)
+    from ganzoo import preempt
+
+    with preempt.sigterm_as_sigint():  # SIGTERM (SLURM, Kubernetes, timeout) = Ctrl-C
+        result = run_training(cfg, out, registry=reg, resume=resume, progress=not quiet)
     click.echo(f"{result.status}: {result.step} G steps, {result.images_shown / 1000:.1f} kimg, "
                f"{result.seconds:.0f} s -> {result.out}")
     if result.status == "diverged":
         click.echo("the loss became non-finite; the last good checkpoint is kept", err=True)
         sys.exit(3)
     if result.status == "interrupted":
-        sys.exit(130)
+        sys.exit(preempt.exit_status())
 
 
 @main.command()
@@ -307,7 +310,9 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
       ganzoo bench --suite selfmod-robustness --scale cpu --executor processes --workers 2
       ganzoo bench --suite selfmod-robustness --scale paper --dataset cifar10 --data-root data --executor ray
     Re-running the same command resumes: finished runs are skipped, interrupted ones continue
-    from their last checkpoint.
+    from their last checkpoint. Several benches may share one --out (from other terminals, or
+    hosts on one file system): each run is claimed before it starts, so they split the work.
+    SIGTERM or Ctrl-C stops every run at a step boundary, recorded as interrupted.
     """
     from ganzoo.bench import make_executor, run_suite
     from ganzoo.registry import load_registry
@@ -325,17 +330,35 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
     if steps:
         extra["train.g_steps"] = steps
     seed_list = _parse_seeds(seeds)
-    if dry_run:
+    if dry_run:  # every check a real bench makes before training: configs, tables, the store
+        from ganzoo.bench import STORE_FILE
+        from ganzoo.store import check_store
+
         runs = expand(suite, scale, reg, extra, seed_list)
+        check_store(out / STORE_FILE)
         for r in runs:
             click.echo(f"{r.key}  {r.config.name}")
         click.echo(f"{len(runs)} runs")
         return
+    from ganzoo import preempt
+
     ex = make_executor(executor, reg, workers or sc.workers, address)
-    summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet)
+    try:
+        summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet)
+    except KeyboardInterrupt:  # a third Ctrl-C/SIGTERM: abandoned; the runs resume from their checkpoints
+        click.echo("stopped at once; run the same command to resume", err=True)
+        sys.exit(preempt.exit_status())
     click.echo(f"{suite.name} [{scale}]: {summary.total} runs ({summary.skipped} already done, "
-               f"{summary.finished} finished, {summary.diverged} diverged, {summary.failed} failed) "
-               f"in {summary.seconds / 60:.1f} min -> {summary.report}")
+               f"{summary.finished} finished, {summary.diverged} diverged, {summary.failed} failed"
+               + (f", {summary.interrupted} interrupted" if summary.interrupted else "")
+               + f") in {summary.seconds / 60:.1f} min -> {summary.report}")
+    if summary.elsewhere:
+        click.echo(f"{summary.elsewhere} run(s) are still being trained by other benches on {out}; the "
+                   "last bench to finish writes the complete tables")
+    if summary.note:
+        click.echo(summary.note, err=True)
+    if summary.interrupted or preempt.received:
+        sys.exit(preempt.exit_status())
     if summary.failed:
         sys.exit(1)
 
@@ -426,6 +449,8 @@ def plugins(as_json: bool) -> None:
     Example:
       ganzoo plugins
       GANZOO_DISABLE_PLUGIN_AUTOLOAD=1 ganzoo plugins   # built-ins only
+
+    A third-party plugin that fails to load is listed as BROKEN with the reason.
     """
     import json
 
@@ -437,6 +462,8 @@ def plugins(as_json: bool) -> None:
         return
     for p in reg.plugins.values():
         click.echo(f"{p.name} {p.version} ({p.origin})")
+        if p.error is not None:
+            click.echo(f"  BROKEN, not loaded ({p.entry_point}): {p.error}")
         for kind, names in sorted(p.components.items()):
             click.echo(f"  {kind}: {', '.join(sorted(names))}")
 

@@ -25,7 +25,10 @@ else:  # pragma: no cover
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown keys are errors and values are never coerced: ``true`` is not a number, ``2.5`` not
+    an integer, ``3`` not a string (an int is still a valid float)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Component(Strict):
@@ -236,6 +239,12 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif err["type"].endswith("_type") and not isinstance(err.get("input"), (dict, list)):
+            value = err["input"]  # say what was given: strict types never coerce it
+            shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)
+            msg += f", got {type(value).__name__} {shown}"
+            if err["type"] == "string_type":
+                msg += " (write strings in quotes)"
         parts.append(f"{path}: {msg}" if path else msg)
     return "; ".join(parts)
 

@@ -8,12 +8,18 @@ component of the same kind and name with an error naming both plugins.
 
 There is no process-wide registry: each entry point (a CLI command, a bench worker) builds one with
 :func:`load_registry` and passes it down to whatever needs it.
+
+A third-party plugin that fails to load (its import or one of its hooks raises) must not take the
+whole tool down: it is kept in ``plugins`` with its ``error``, reported once on stderr in one line
+naming the distribution, the entry point and ``GANZOO_DISABLE_PLUGIN_AUTOLOAD=1``, and every command
+that does not need its components works (``ganzoo plugins`` lists it as broken).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +52,8 @@ class PluginInfo:
     origin: str  # "built-in" or "entry point <dist>==<version>"
     module: str
     components: dict[str, list[str]] = field(default_factory=dict)
+    entry_point: str | None = None  # "name = module:attr" for third-party plugins
+    error: str | None = None  # why a third-party plugin failed to load (then it registers nothing)
 
 
 def autoload_enabled() -> bool:
@@ -82,14 +90,26 @@ class Registry:
             dist = ep.dist
             dist_name = dist.metadata["Name"] if dist is not None else "?"
             version = dist.version if dist is not None else "?"
+            origin = f"entry point {dist_name}=={version}"
             try:
                 module = ep.load()
             except Exception as exc:  # a broken third-party plugin must say which one it is
-                raise PluginError(
-                    f"cannot load plugin {ep.name!r} ({ep.value}) from {dist_name}=={version}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
-            self.register_plugin(module, ep.name, version, f"entry point {dist_name}=={version}")
+                info = PluginInfo(ep.name, version, origin, ep.value.split(":")[0],
+                                  entry_point=f"{ep.name} = {ep.value}")
+                self._broken(info, exc)
+                continue
+            self.register_plugin(module, ep.name, version, origin)
+            self.plugins[ep.name].entry_point = f"{ep.name} = {ep.value}"
+
+    def _broken(self, info: PluginInfo, exc: BaseException) -> None:
+        """Keep a plugin that failed to load as broken, and say so in one line on stderr."""
+        info.error = " ".join(f"{type(exc).__name__}: {exc}".split())
+        info.components = {}
+        self.plugins[info.name] = info
+        logging.getLogger("ganzoo").warning(
+            "ganzoo: plugin %r from %s (entry point '%s') failed to load and is skipped: %s; "
+            "set %s=1 to skip third-party plugins", info.name, info.origin.removeprefix("entry point "),
+            info.entry_point, info.error, AUTOLOAD_ENV)
 
     def collect(self) -> None:
         """Call every register_* hook of every plugin and store the specs."""
@@ -100,7 +120,17 @@ class Registry:
         for kind, spec_type in KINDS.items():
             hook = getattr(self.pm.hook, f"register_{kind}")
             for impl in hook.get_hookimpls():
-                specs = impl.function() or []
+                info = self.plugins[impl.plugin_name]
+                if info.error is not None:
+                    continue
+                try:
+                    specs = impl.function() or []
+                except Exception as exc:
+                    if info.origin == "built-in":
+                        raise
+                    self._drop(info)  # a third-party hook that raises: the plugin is broken
+                    self._broken(info, exc)
+                    continue
                 for spec in specs:
                     if not isinstance(spec, spec_type):
                         raise PluginError(
@@ -108,6 +138,12 @@ class Registry:
                             f"{type(spec).__name__}, expected {spec_type.__name__}"
                         )
                     self._add(kind, spec, impl.plugin_name)
+
+    def _drop(self, info: PluginInfo) -> None:
+        """Forget what a plugin registered before one of its hooks failed."""
+        for kind, names in info.components.items():
+            for name in names:
+                self._components[kind].pop(name, None)
 
     def _add(self, kind: str, spec: Any, plugin: str) -> None:
         name = spec.name
@@ -136,8 +172,10 @@ class Registry:
         except KeyError:
             label = f"{where}: " if where else ""
             avail = ", ".join(self.names(kind)) or "(none)"
+            broken = [f"{p.name} ({p.origin})" for p in self.plugins.values() if p.error is not None]
+            note = f" (plugin(s) that failed to load: {', '.join(broken)})" if broken else ""
             raise ConfigError(
-                f"{label}unknown {SINGULAR[kind]} {name!r}; available: {avail}"
+                f"{label}unknown {SINGULAR[kind]} {name!r}; available: {avail}{note}"
             ) from None
 
     def provider(self, kind: str, name: str) -> str:

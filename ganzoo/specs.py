@@ -25,11 +25,13 @@ Contracts (checked for every registered component by ``tests/test_contracts.py``
 
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 if TYPE_CHECKING:  # pragma: no cover  (torch only in annotations: importing the specs stays torch-free)
     import torch
@@ -38,9 +40,35 @@ if TYPE_CHECKING:  # pragma: no cover  (torch only in annotations: importing the
 
 
 class Params(BaseModel):
-    """Base for a component's parameter model: unknown keys are errors, values are validated strictly."""
+    """Base for a component's parameter model: unknown keys are errors, values are validated strictly.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict means no silent coercion (``true`` is not the number 1, ``2.5`` not the integer 2, ``3``
+    not the string "3"); an int is still a valid float. TOML and JSON have no tuples, so a list is
+    accepted for a tuple field (its items are still checked strictly).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_as_tuples(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, info in cls.model_fields.items():
+            if isinstance(out.get(name), list) and _is_tuple(info.annotation):
+                out[name] = tuple(out[name])
+        return out
+
+
+def _is_tuple(annotation: Any) -> bool:
+    """Whether a field annotation is a tuple, or a union holding one (``tuple[int, int] | None``)."""
+    origin = typing.get_origin(annotation)
+    if annotation is tuple or origin is tuple:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_tuple(a) for a in typing.get_args(annotation))
+    return False
 
 
 class NoParams(Params):

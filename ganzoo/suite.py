@@ -148,7 +148,84 @@ def load_suite(path: str | Path) -> Suite:
     names = [a.name for a in suite.axes]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: axis names repeat: {names}")
+    check_references(suite, path)
     return suite
+
+
+def setting_names(suite: Suite) -> dict[str, set[str]]:
+    """Every name a table or plot can group by (axes, ``<axis>.group``, value tags) -> its labels."""
+    names: dict[str, set[str]] = {}
+    for axis in suite.axes:
+        names[axis.name] = {v.label for v in axis.values}
+        groups = {v.group for v in axis.values if v.group is not None}
+        if groups:
+            names[f"{axis.name}.group"] = groups
+        for v in axis.values:
+            for tag, label in v.tags.items():
+                names.setdefault(tag, set()).add(label)
+    return names
+
+
+def check_references(suite: Suite, where: str | Path) -> None:
+    """Tables and plots may only name axes (or groups, tags) and labels that the suite has.
+
+    Checked when the suite is loaded, so a misspelt ``rows = ["archh"]`` fails before any training
+    (and under ``--dry-run``), not after every run of the suite. Only the fields a table or plot
+    sets are checked (an unset ``columns`` default applies only to the kinds that use it).
+    """
+    names = setting_names(suite)
+    known = ", ".join(sorted(names)) or "(none)"
+
+    def axis(name: str, field_path: str) -> None:
+        if name not in names:
+            raise ConfigError(f"{where}: {field_path}: unknown axis {name!r}; the suite's axes, groups "
+                              f"and tags are: {known}")
+
+    def label(axis_name: str, value: str, field_path: str) -> None:
+        if axis_name in names and value not in names[axis_name]:
+            raise ConfigError(f"{where}: {field_path}: {axis_name!r} has no label {value!r}; its labels "
+                              f"are: {', '.join(sorted(names[axis_name]))}")
+
+    for kind, specs in (("tables", suite.tables), ("plots", suite.plots)):
+        for i, spec in enumerate(specs):
+            at = f"{kind}.{i} ({spec.title!r})"
+            d = spec.model_dump()  # open models: a kind's own fields are extra keys here
+            for j, row in enumerate(d.get("rows") or []):
+                axis(row, f"{at}.rows.{j}")
+            columns = d.get("columns") or ""
+            if columns:
+                axis(columns, f"{at}.columns")
+            for j, name in enumerate(d.get("minimize_over") or []):
+                axis(name, f"{at}.minimize_over.{j}")
+            for name, labels in (d.get("select") or {}).items():
+                axis(name, f"{at}.select")
+                for value in labels:
+                    label(name, value, f"{at}.select.{name}")
+            # baseline/treatment/column_order are labels of the columns axis ("method" by default)
+            by = columns or ("method" if "method" in names else "")
+            for fld in ("baseline", "treatment"):
+                if fld in d and by:
+                    label(by, d[fld], f"{at}.{fld}")
+            for value in d.get("column_order") or []:
+                label(by, value, f"{at}.column_order")
+    for name, labels in {k: v for sc in suite.scales.values() for k, v in sc.select.items()}.items():
+        axis(name, "scales.*.select")
+    for i, c in enumerate(suite.claims):  # the claims and the reference setting name axes and labels too
+        for sel, fld in ((c.select, "select"), (c.a, "a"), (c.b, "b")):
+            for name, value in sel.items():
+                axis(name, f"claims.{i} ({c.id}).{fld}")
+                label(name, value, f"claims.{i} ({c.id}).{fld}")
+        if c.test == "paired-sign":
+            axis(c.axis, f"claims.{i} ({c.id}).axis")
+            label(c.axis, c.baseline, f"claims.{i} ({c.id}).baseline")
+            label(c.axis, c.treatment, f"claims.{i} ({c.id}).treatment")
+        if c.test == "trend" and c.over == "axis":
+            axis(c.axis, f"claims.{i} ({c.id}).axis")
+            for value in c.order:
+                label(c.axis, value, f"claims.{i} ({c.id}).order")
+    for name, value in suite.health.reference.items():
+        axis(name, "health.reference")
+        label(name, value, "health.reference")
 
 
 def find_suite(name: str, registry: Any) -> Suite:

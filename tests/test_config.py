@@ -76,3 +76,45 @@ def test_load_config_file(tmp_path, registry):
     path.write_text("name = \n")
     with pytest.raises(ConfigError, match="cannot parse"):
         load_config(path, (), registry)
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("model.params.width=true", "model.params.width: Input should be a valid number, got bool true"),
+    ("train.g_steps=2.5", "train.g_steps: Input should be a valid integer, got float 2.5"),
+    ("train.g_steps=true", "train.g_steps: Input should be a valid integer, got bool true"),
+    ("ema.enabled=1", "ema.enabled: Input should be a valid boolean, got int 1"),
+    ("name=3", "name: Input should be a valid string, got int 3 (write strings in quotes)"),
+    ("model.params.g_norm=1", "model.params.g_norm: Input should be"),
+    ("eval.metrics=[1]", "eval.metrics.0: Input should be a valid string, got int 1"),
+])
+def test_config_types_are_never_coerced(registry, override, expected):
+    with pytest.raises(ConfigError) as err:
+        resolve(apply_overrides(tiny_raw(), [override]), registry)
+    assert expected in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_int_is_still_a_float_and_lists_fill_tuples(registry):
+    cfg = resolve(apply_overrides(tiny_raw(), ["model.params.width=1", "g_optim.lr=1"]), registry)
+    assert cfg.model.params["width"] == 1.0 and cfg.g_optim.lr == 1.0
+    raw = {"name": "b", "data": {"name": "digits", "resolution": 8}, "model": {"name": "biggan",
+           "params": {"attention": [8]}}, "loss": {"name": "hinge"}}
+    assert resolve(raw, registry).model.params["attention"] == [8]
+    raw["model"]["params"]["attention"] = [True]
+    with pytest.raises(ConfigError, match="model.params.attention.0: Input should be a valid integer"):
+        resolve(raw, registry)
+
+
+def test_suite_files_are_strict_too(tmp_path, registry):
+    from ganzoo.report import validate_kinds
+    from ganzoo.suite import load_suite
+
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\ntitle = "t"\npaper = "p"\nbase = {}\n[scales.smoke]\nseeds = [0]\n'
+                    '[[tables]]\nkind = "metrics"\ntitle = "x"\ndigits = 2.0\n')
+    with pytest.raises(ConfigError) as err:  # a table's fields are its kind's: checked before any run
+        validate_kinds(load_suite(path), registry)
+    assert "digits: Input should be a valid integer" in str(err.value)
+    path.write_text(path.read_text().replace('kind = "metrics"', 'kind = "best-of"').replace(
+        "digits = 2.0", "lower_is_better = 1"))
+    with pytest.raises(ConfigError, match="lower_is_better: Input should be a valid boolean"):
+        validate_kinds(load_suite(path), registry)

@@ -188,6 +188,37 @@ def test_cifar10_reads_official_batches(tmp_path, resolution):
         assert torch.equal(again.images, data.images)
 
 
+class _Planted:
+    """Unpickles into ``open(target, "w")``: a file appears if the loader runs pickled callables."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (str(self.target), "w"))
+
+
+def test_cifar10_planted_pickle_runs_no_code(tmp_path):
+    fake_cifar(tmp_path)
+    target = tmp_path / "pwned"
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    with open(batch, "wb") as f:
+        pickle.dump({b"data": _Planted(target), b"labels": []}, f, protocol=2)
+    with pytest.raises(DatasetUnavailable) as err:
+        load("cifar10", 32, "train", tmp_path, download=False)
+    msg = str(err.value)
+    assert not target.exists()
+    assert "\n" not in msg and str(batch) in msg and "refuses the global io.open" in msg
+
+
+def test_cifar10_batch_that_is_not_a_dict(tmp_path):
+    fake_cifar(tmp_path)
+    with open(tmp_path / "cifar-10-batches-py" / "test_batch", "wb") as f:
+        pickle.dump([1, 2, 3], f, protocol=2)
+    with pytest.raises(DatasetUnavailable, match="expected a dict"):
+        load("cifar10", 32, "test", tmp_path, download=False)
+
+
 def test_cifar10_missing_files_message(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("must not touch the network")
@@ -329,10 +360,27 @@ def test_image_folder_errors(tmp_path):
     folder = make_folder(tmp_path)
     (folder / "cats" / "broken.png").write_bytes(b"this is not a png")
     with pytest.raises(DatasetUnavailable, match="broken.png"):
-        load("image-folder", 8, path=str(folder), test_fraction=0.0)
+        load("image-folder", 8, path=str(folder), test_fraction=0.0, strict=True)
     write_image(folder / "loose.png", (8, 8), (0, 0, 0))
     with pytest.raises(ConfigError, match="loose.png"):
         load("image-folder", 8, path=str(folder), labels=True)
+
+
+def test_image_folder_skips_unreadable_files_with_one_counting_warning(tmp_path):
+    folder = make_folder(tmp_path)
+    (folder / "cats" / "broken.png").write_bytes(b"this is not a png")
+    (folder / "dogs" / "truncated.jpg").write_bytes(b"\xff\xd8\xff")
+    with pytest.warns(UserWarning) as caught:
+        data = load("image-folder", 8, path=str(folder), labels=True, test_fraction=0.0)
+    messages = [str(w.message) for w in caught if "image-folder" in str(w.message)]
+    assert len(messages) == 1 and "skipped 2 unreadable file(s) of 14" in messages[0]
+    assert "params.strict" in messages[0] and "\n" not in messages[0]
+    assert len(data) == 12 and data.labels.tolist().count(0) == 6  # the 12 good images, labels kept
+    (folder / "cats").rename(tmp_path / "elsewhere")
+    for f in folder.rglob("*.JPG"):
+        f.write_bytes(b"junk")
+    with pytest.raises(DatasetUnavailable, match="none of the 7"):
+        load("image-folder", 8, path=str(folder), test_fraction=0.0)
 
 
 # -- npz -------------------------------------------------------------------------------------------

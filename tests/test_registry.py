@@ -86,12 +86,35 @@ def test_autoload_switch(installed_plugin, monkeypatch):
     assert "scaled-hinge" in load_registry().names("losses")
 
 
-def test_broken_entry_point_names_the_plugin(tmp_path, monkeypatch):
-    root = make_dist(tmp_path / "site", dist="ganzoo-broken", module="ganzoo_broken",
+def test_broken_entry_point_is_reported_and_skipped(tmp_path, monkeypatch, caplog, installed_plugin):
+    root = make_dist(tmp_path / "site2", dist="ganzoo-broken", module="ganzoo_broken",
                      source="raise ImportError('missing dependency foo')\n")
     monkeypatch.syspath_prepend(str(root))
-    with pytest.raises(PluginError, match="ganzoo-broken==0.3.1.*missing dependency foo"):
-        load_registry(autoload=True)
+    with caplog.at_level("WARNING", logger="ganzoo"):
+        reg = load_registry(autoload=True)
+    assert "scaled-hinge" in reg.names("losses") and "hinge" in reg.names("losses")  # the others work
+    broken = reg.plugins["ganzoo_broken"]
+    assert broken.error == "ImportError: missing dependency foo" and broken.components == {}
+    lines = [r.getMessage() for r in caplog.records if "ganzoo_broken" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    for part in ("ganzoo-broken==0.3.1", "entry point 'ganzoo_broken = ganzoo_broken'",
+                 "missing dependency foo", "GANZOO_DISABLE_PLUGIN_AUTOLOAD=1"):
+        assert part in lines[0]
+    with pytest.raises(ConfigError, match="failed to load: ganzoo_broken"):
+        reg.get("losses", "broken-loss", where="loss.name")
+
+
+def test_a_plugin_whose_hook_raises_is_broken_not_fatal(tmp_path, monkeypatch, caplog):
+    source = ("from ganzoo import hookimpl\n@hookimpl\ndef register_losses():\n"
+              "    raise RuntimeError('bad hook')\n")
+    root = make_dist(tmp_path / "site", dist="ganzoo-badhook", module="ganzoo_badhook", source=source)
+    monkeypatch.syspath_prepend(str(root))
+    with caplog.at_level("WARNING", logger="ganzoo"):
+        reg = load_registry(autoload=True)
+    sys.modules.pop("ganzoo_badhook", None)
+    assert reg.plugins["ganzoo_badhook"].error == "RuntimeError: bad hook"
+    assert "hinge" in reg.names("losses")
+    assert any("ganzoo-badhook==0.3.1" in r.getMessage() for r in caplog.records)
 
 
 def test_every_hookspec_is_documented():

@@ -120,3 +120,22 @@ def test_third_party_table_kind_renders(tmp_path):
     off = _run(site, *args, autoload=False)
     assert off.returncode == 2 and "Traceback" not in off.stderr
     assert "unknown table kind 'row-max'" in off.stderr and "Largest FID per row" in off.stderr
+
+
+def test_a_plugin_that_raises_on_import_breaks_no_command(tmp_path):
+    site = make_dist(tmp_path / "site")
+    make_dist(site, dist="ganzoo-broken", module="ganzoo_broken", version="1.0",
+              source="raise ImportError('No module named tensorflow')\n")
+    listed = _run(site, "plugins")
+    assert listed.returncode == 0, listed.stderr
+    assert "ganzoo_broken 1.0 (entry point ganzoo-broken==1.0)" in listed.stdout
+    assert "BROKEN" in listed.stdout and "No module named tensorflow" in listed.stdout
+    assert "losses: scaled-hinge" in listed.stdout  # the healthy third-party plugin still loads
+    warning = [ln for ln in listed.stderr.splitlines() if "ganzoo_broken" in ln]
+    assert len(warning) == 1 and "GANZOO_DISABLE_PLUGIN_AUTOLOAD=1" in warning[0]
+    assert "ganzoo-broken==1.0" in warning[0] and "Traceback" not in listed.stderr
+
+    dry = _run(site, "train", str(CONFIG), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    quiet = _run(site, "plugins", autoload=False)
+    assert quiet.returncode == 0 and "ganzoo_broken" not in quiet.stdout + quiet.stderr

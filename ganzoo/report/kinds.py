@@ -29,9 +29,10 @@ from ganzoo.report.records import RunRecord
 
 
 class KindSpec(BaseModel):
-    """Base of a table kind's spec: ``kind``, ``title`` and extra caption ``notes``; unknown keys are errors."""
+    """Base of a table kind's spec: ``kind``, ``title`` and extra caption ``notes``; unknown keys are
+    errors, and so are coerced types (a float for an int, a bool for a number), as in run configs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: str
     title: str
@@ -39,9 +40,10 @@ class KindSpec(BaseModel):
 
 
 class FigureSpec(BaseModel):
-    """Base of a figure kind's spec: ``kind``, ``title``, ``file`` (``<suite>-<file>.png``)."""
+    """Base of a figure kind's spec: ``kind``, ``title``, ``file`` (``<suite>-<file>.png``); strict like
+    :class:`KindSpec`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: str
     title: str

@@ -77,12 +77,42 @@ def _unavailable(root: Path, missing: list[str], why: str) -> DatasetUnavailable
     )
 
 
+# The only globals an official batch file refers to: numpy's array reconstructor, ndarray and
+# dtype (under numpy 1's and numpy 2's module names), and the two ways a protocol-2 pickle written
+# by Python 3 spells bytes (``_codecs.encode``, and ``bytes()`` for empty ones). Dicts, lists, ints,
+# str and (protocol 2 from Python 2, as the official files are) bytes need no global at all.
+SAFE_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    ("__builtin__", "bytes"), ("builtins", "bytes"),
+})
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """An unpickler that admits only the numpy array, list, dict, str and bytes of a batch file.
+
+    The official format is a pickle, and a plain ``pickle.load`` runs whatever callable a planted
+    file names; this one refuses every other global before anything is called.
+    """
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in SAFE_GLOBALS:
+            raise pickle.UnpicklingError(f"refuses the global {module}.{name}, which no CIFAR-10 "
+                                         "batch file contains")
+        return super().find_class(module, name)
+
+
 def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """One batch file: uint8 [n, 3, 32, 32] images and int64 [n] labels (n may be anything, even 0)."""
     with open(path, "rb") as f:
-        # The dataset's official format is a pickle. Only the batch files the user placed in the
-        # data root (or that were extracted from the MD5-verified official archive) are read.
-        batch = pickle.load(f, encoding="bytes")
+        try:
+            batch = _BatchUnpickler(f, encoding="bytes").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+            raise DatasetUnavailable(f"cifar10: {path} is not a CIFAR-10 batch file "
+                                     f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(batch, dict):
+        raise DatasetUnavailable(f"cifar10: {path} is not a CIFAR-10 batch file (holds a "
+                                 f"{type(batch).__name__}, expected a dict)")
     try:
         data = np.asarray(batch[b"data"])
         labels = np.asarray(batch[b"labels"], dtype=np.int64)

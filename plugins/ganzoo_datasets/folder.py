@@ -9,6 +9,7 @@ Typical use: a CelebA or LSUN dump turned into JPEGs, or a preprocessed array sa
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -26,12 +27,14 @@ SPLIT_SEED = 0
 
 
 class ImageFolderParams(Params):
-    """``image-folder``: where, how many channels, labels from subfolders, test fraction."""
+    """``image-folder``: where, how many channels, labels from subfolders, test fraction, strictness."""
 
     path: str
     channels: Literal[1, 3] = 3
     labels: bool = False
     test_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    strict: bool = Field(False, description="an unreadable file is an error (default: skipped, "
+                                            "with one warning that counts them)")
 
 
 class NpzParams(Params):
@@ -112,11 +115,26 @@ def load_image_folder(params: ImageFolderParams, request: DataRequest) -> ImageD
     mode = "RGB" if params.channels == 3 else "L"
     chosen = [files[i] for i in idx]
     out = np.empty((len(chosen), request.resolution, request.resolution, params.channels), np.uint8)
+    ok = np.ones(len(chosen), dtype=bool)
+    bad: list[DatasetUnavailable] = []
     for k, f in enumerate(tqdm(chosen, desc=f"reading {folder.name}", unit="img", leave=False,
                                disable=len(chosen) <= PROGRESS_MIN_FILES)):
-        out[k] = load_image(f, request.resolution, mode)
-    images = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
-    labels = torch.from_numpy(labels_all[idx]) if labels_all is not None else None
+        try:
+            out[k] = load_image(f, request.resolution, mode)
+        except DatasetUnavailable as exc:
+            if params.strict:
+                raise
+            ok[k] = False
+            bad.append(exc)
+    if bad:
+        if not ok.any():
+            raise DatasetUnavailable(f"image-folder: none of the {len(chosen)} {request.split} images "
+                                     f"under {folder} could be read (first: {bad[0]})")
+        warnings.warn(f"image-folder: skipped {len(bad)} unreadable file(s) of {len(chosen)} in the "
+                      f"{request.split} split of {folder} (first: {bad[0]}); set params.strict = true "
+                      "to make this an error", stacklevel=2)
+    images = torch.from_numpy(out[ok]).permute(0, 3, 1, 2).contiguous()
+    labels = torch.from_numpy(labels_all[idx][ok]) if labels_all is not None else None
     return ImageData(images, labels, num_classes=num_classes,
                      name=f"image-folder:{folder.name}/{request.split}")
 

@@ -43,11 +43,11 @@ asked for (:meth:`FIDInceptionV3.block_features`); ``model(images)`` is unchange
 did.
 
 Weights. :func:`load_inception` reads the file from ``--inception-weights PATH`` or from
-``~/.cache/ganzoo/weights/`` and downloads it there once if it is missing. Only the first 8 hex
-digits of the file's SHA-256 are published (torch.hub's convention: they are the ``6726825d`` in
-the file name); that prefix is checked after a download and whenever a file is loaded.
-:func:`weights_hash` gives the full SHA-256, which the loaded model also carries as
-``weights_sha256`` so a metric can record exactly which file it used.
+``~/.cache/ganzoo/weights/`` and downloads it there once if it is missing. The file's full SHA-256
+(:data:`WEIGHTS_SHA256`; torch.hub's convention puts its first 8 hex digits, ``6726825d``, in the
+file name) is checked after a download and whenever a file is loaded, so a file that merely shares
+the 32-bit prefix is refused. The loaded model carries it as ``weights_sha256`` so a metric can
+record exactly which file it used.
 """
 
 from __future__ import annotations
@@ -68,7 +68,12 @@ from ganzoo.api import GanzooError
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                "pt_inception-2015-12-05-6726825d.pth")
 WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
-WEIGHTS_SHA256_PREFIX = "6726825d"  # the only published part of the hash: the file name's suffix
+# The full SHA-256 of the published file (95,628,359 bytes). pytorch-fid itself publishes only the
+# prefix in the file name; the full digest is the one pinned for this exact URL by genforce/genforce
+# (metrics/inception.py, _MODEL_URL_SHA256["tf_inception_v3"]) and recorded for the same file by
+# several independent projects (torch-fidelity's copy, weights-inception-2015-12-05-6726825d.pth,
+# has the same digest). It starts with the file name's 6726825d, as torch.hub's convention requires.
+WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 DEFAULT_CACHE_DIR = Path("~/.cache/ganzoo/weights")
 DOWNLOAD_TIMEOUT_S = 30.0
 INPUT_SIZE = 299
@@ -424,7 +429,7 @@ def load_inception(weights: str | os.PathLike | None = None,
     ``weights``: an explicit file (``--inception-weights``); it must exist. Otherwise the file is
     ``<cache_dir or ~/.cache/ganzoo/weights>/pt_inception-2015-12-05-6726825d.pth``, downloaded
     there from :data:`WEIGHTS_URL` when missing and ``download`` is on. Either way the file's
-    SHA-256 must start with :data:`WEIGHTS_SHA256_PREFIX`; its full hash is kept as
+    SHA-256 must equal :data:`WEIGHTS_SHA256`; the hash is kept as
     ``model.weights_sha256``. Raises :class:`~ganzoo.errors.GanzooError` (one line) otherwise.
     """
     if weights is not None:
@@ -439,13 +444,13 @@ def load_inception(weights: str | os.PathLike | None = None,
                 raise _unavailable(path, "download is off")
             try:
                 # _open_url is looked up at call time, so tests can simulate the network.
-                download_checked(WEIGHTS_URL, path, "sha256", WEIGHTS_SHA256_PREFIX, DOWNLOAD_TIMEOUT_S,
-                                 prefix=True, opener=lambda url, timeout: _open_url(url, timeout))
+                download_checked(WEIGHTS_URL, path, "sha256", WEIGHTS_SHA256, DOWNLOAD_TIMEOUT_S,
+                                 opener=lambda url, timeout: _open_url(url, timeout))
             except DOWNLOAD_ERRORS as exc:
                 raise _unavailable(path, f"the download failed: {exc}") from None
     digest = weights_hash(path)
-    if not digest.startswith(WEIGHTS_SHA256_PREFIX):
-        raise _bad_file(path, f"sha256 {digest} does not start with {WEIGHTS_SHA256_PREFIX}")
+    if digest != WEIGHTS_SHA256:
+        raise _bad_file(path, f"sha256 {digest} is not the published {WEIGHTS_SHA256}")
     model = FIDInceptionV3()
     model.load_state_dict(_read_state_dict(path, model), strict=True)
     model.weights_path = str(path)

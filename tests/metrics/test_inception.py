@@ -114,9 +114,9 @@ def weights_file(tmp_path_factory, model) -> Path:
 
 @pytest.fixture
 def accept(monkeypatch):
-    """Make ``load_inception`` accept a given file's SHA-256 prefix (the random weights' own)."""
+    """Make ``load_inception`` accept a given file's SHA-256 (the random weights' own)."""
     def accept_file(path: Path) -> None:
-        monkeypatch.setattr(inception, "WEIGHTS_SHA256_PREFIX", inception.weights_hash(path)[:8])
+        monkeypatch.setattr(inception, "WEIGHTS_SHA256", inception.weights_hash(path))
     return accept_file
 
 
@@ -354,9 +354,23 @@ def test_wrong_layout_is_a_one_line_error(model, tmp_path, accept):
 
 
 def test_local_file_with_wrong_hash_is_rejected(weights_file):
-    with pytest.raises(GanzooError, match="does not start with 6726825d") as err:
+    with pytest.raises(GanzooError, match="is not the published 6726825d0af5f729") as err:
         inception.load_inception(weights=weights_file)
     assert "\n" not in str(err.value)
+
+
+def test_a_file_sharing_only_the_8_digit_prefix_is_rejected(weights_file, monkeypatch):
+    """The full published SHA-256 is checked, not the 32-bit prefix in the file name."""
+    own = inception.weights_hash(weights_file)
+    other = own[:-1] + ("0" if own[-1] != "0" else "1")  # same first 63 hex digits, another file
+    monkeypatch.setattr(inception, "WEIGHTS_SHA256", other)
+    with pytest.raises(GanzooError, match=f"is not the published {other}"):
+        inception.load_inception(weights=weights_file)
+
+
+def test_the_pinned_hash_is_a_full_sha256_of_the_named_file():
+    assert len(inception.WEIGHTS_SHA256) == 64 and int(inception.WEIGHTS_SHA256, 16) >= 0
+    assert inception.WEIGHTS_SHA256.startswith(inception.WEIGHTS_FILENAME.rsplit("-", 1)[1][:8])
 
 
 def test_missing_explicit_weights(tmp_path):
@@ -398,7 +412,7 @@ def test_offline_download_fails_clearly(tmp_path, monkeypatch):
 def test_download_with_wrong_hash_is_not_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(inception, "_open_url", lambda url, timeout: io.BytesIO(b"<html>no</html>"))
     cache = tmp_path / "cache"
-    with pytest.raises(GanzooError, match="expected one starting with 6726825d") as err:
+    with pytest.raises(GanzooError, match="expected 6726825d0af5f729") as err:
         inception.load_inception(cache_dir=cache)
     assert_says_what_to_fetch(str(err.value), cache / inception.WEIGHTS_FILENAME)
     assert list(cache.iterdir()) == []  # neither the file nor its .part temp file
