@@ -354,11 +354,9 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
     step boundary, recorded as ``interrupted``; the tables are then left for the next invocation.
     """
     t0 = time.time()
-    if results_dir is not None:  # a bad [[tables]]/[[plots]] entry fails now, not after hours of training
-        from ganzoo.report import validate_kinds
-
-        validate_kinds(suite, registry)
     runs = _unique(expand(suite, scale, registry, extra_set, seeds))
+    if results_dir is not None:  # a bad table, plot or metric key fails now, not after hours of training
+        check_suite(suite, scale, runs, registry)
     store = Store(out / STORE_FILE)
     store.add_runs([(r.key, suite.name, scale, r.setting, r.seed, r.config.to_json(), str(out / "runs" / r.key))
                     for r in runs])
@@ -439,6 +437,57 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
     summary.seconds = time.time() - t0
     store.close()
     return summary
+
+
+def check_suite(suite: Suite, scale: str, runs: list[RunSpec], registry: Any) -> None:
+    """Every check that can fail before training: each table and plot against its kind's spec, and
+    every metric value key a table, plot, claim or health criterion names against the keys the
+    suite's metrics give (at any of its scales).
+
+    A key no evaluated metric declares (``MetricSpec.values``) is a one-line ConfigError naming the
+    table; when any evaluated metric leaves its keys undeclared, keys are not checked.
+    """
+    from fnmatch import fnmatch
+
+    from ganzoo.errors import ConfigError
+    from ganzoo.report import validate_kinds
+
+    validate_kinds(suite, registry)
+    names = set(suite.reference_metrics)
+    for r in runs[:1]:
+        names |= set(r.config.eval.metrics)
+    # A key is unknown when no scale of the suite evaluates a metric giving it (a table that shows a
+    # key only another scale evaluates is "not available" at this one, not an error).
+    sets = [suite.base] + [sc.set for sc in suite.scales.values()] + [v.set for a in suite.axes for v in a.values]
+    for st in sets:
+        ev = st.get("eval.metrics", (st.get("eval") or {}).get("metrics") if isinstance(st.get("eval"), dict) else None)
+        names |= set(ev or [])
+    for sw in [suite.sweep.model_dump() if suite.sweep is not None else {}] + [sc.sweep for sc in suite.scales.values()]:
+        names |= set(sw.get("metrics") or []) | ({sw["data_metric"]} if sw.get("data_metric") else set())
+    specs = [registry.get("metrics", n, where=f"suite {suite.name!r}: eval.metrics") for n in sorted(names)]
+    if any(not s.values for s in specs):
+        return
+    patterns = [p for s in specs for p in s.values] + ["collapse_step"]  # + the singular-value monitor's
+
+    def check(key: str, where: str) -> None:
+        if not any(fnmatch(key, p) for p in patterns):
+            raise ConfigError(f"suite {suite.name!r}, {where}: no metric the suite evaluates gives {key!r} "
+                              f"(they give: {', '.join(sorted(set(patterns)))})")
+
+    for group, entries in (("table", suite.tables), ("plot", suite.plots)):
+        for i, entry in enumerate(entries):
+            d = entry.model_dump()
+            where = f"{group} {i + 1} ({entry.title!r})"
+            keys = ([d["metric"]] if isinstance(d.get("metric"), str) else []) + list(d.get("metrics") or [])
+            for key in keys:
+                check(key, where)
+    for c in suite.claims:
+        check(c.metric, f"claim {c.id!r}")
+    for c in suite.health.criteria:
+        check(c.metric, "health criteria")
+    for key in (suite.health.collapsed_metric, suite.health.first_eval_metric):
+        if key:
+            check(key, "health")
 
 
 def store_references(suite: Suite, scale: str, runs: list[RunSpec], store: Store, registry: Any) -> None:

@@ -331,10 +331,11 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
         extra["train.g_steps"] = steps
     seed_list = _parse_seeds(seeds)
     if dry_run:  # every check a real bench makes before training: configs, tables, the store
-        from ganzoo.bench import STORE_FILE
+        from ganzoo.bench import STORE_FILE, check_suite
         from ganzoo.store import check_store
 
         runs = expand(suite, scale, reg, extra, seed_list)
+        check_suite(suite, scale, runs, reg)
         check_store(out / STORE_FILE)
         for r in runs:
             click.echo(f"{r.key}  {r.config.name}")

@@ -225,6 +225,9 @@ class MetricSpec:
     returns the protocol's hash with every value. ``uses_extractor`` says whether the metric works
     on features of the evaluation's feature extractor. ``better`` maps value keys to "lower" or
     "higher": the trainer keeps the best of those values during training (the bench reads it).
+    ``values`` lists the value keys ``compute`` returns (``fnmatch`` patterns allowed, e.g.
+    ``swd_*``), so that a suite table naming a key no evaluated metric gives fails before any
+    training; empty means undeclared (then the suite's keys are not checked against this metric).
     """
 
     name: str
@@ -233,6 +236,7 @@ class MetricSpec:
     uses_extractor: bool = False
     description: str = ""
     better: dict[str, Literal["lower", "higher"]] = field(default_factory=dict)
+    values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -178,13 +178,23 @@ BETTER = {
 }
 
 
+# The value keys each protocol returns (checked against suite tables before any training).
+VALUES = {
+    fid: ("fid",), kid: ("kid", "kid_std"), sliced_wasserstein: ("swd_avg", "swd_*"),
+    inception_score: ("is", "is_std"), data_inception_score: ("is_data", "is_data_std"),
+    precision_recall: ("precision", "recall"), ms_ssim: ("ms_ssim",), stacked_modes: ("modes", "kl"),
+    class_accuracy: ("cacc",),
+}
+
+
 def _spec(name: str, fn, algorithm: str, uses_extractor: bool = False, fixed: dict | None = None,
           **counts) -> MetricSpec:
     """A protocol: ``fn`` with its counts bound, and every fixed choice written into ``protocol``."""
     protocol = {"algorithm": algorithm, **counts, **(fixed or {})}
     description = algorithm + ": " + ", ".join(f"{k}={v}" for k, v in protocol.items() if k != "algorithm")
     return MetricSpec(name=name, compute=partial(fn, **counts), protocol=protocol,
-                      uses_extractor=uses_extractor, description=description, better=BETTER.get(fn, {}))
+                      uses_extractor=uses_extractor, description=description, better=BETTER.get(fn, {}),
+                      values=VALUES.get(fn, ()))
 
 
 _feature = partial(_spec, uses_extractor=True)
