@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy import stats
 
 from ganzoo.report.records import RunRecord, coerce
+from ganzoo.report.stats import sign_test
 
 AGREES, DISAGREES, INCONCLUSIVE = "agrees", "disagrees", "inconclusive"
 
@@ -128,12 +129,6 @@ def _series(record: RunRecord, key: str) -> list[tuple[int, float]]:
 
 
 # -- the statistics -----------------------------------------------------------------------------------
-def sign_test(wins: int, losses: int) -> float | None:
-    """Exact two-sided sign test (binomial, p = 1/2) of wins against losses; ties are left out."""
-    n = wins + losses
-    return float(stats.binomtest(wins, n, 0.5).pvalue) if n else None
-
-
 def bootstrap_diff(a: list[float], b: list[float], n: int = 10_000, seed: int = 0,
                    level: float = 0.95) -> tuple[float, float, float]:
     """mean(a) - mean(b) and its percentile bootstrap interval (each group resampled on its own)."""
