@@ -354,8 +354,12 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
     step boundary, recorded as ``interrupted``; the tables are then left for the next invocation.
     """
     t0 = time.time()
+    if results_dir is not None:  # a bad table or plot fails now, not after hours of training
+        from ganzoo.report import validate_kinds
+
+        validate_kinds(suite, registry)
     runs = _unique(expand(suite, scale, registry, extra_set, seeds))
-    if results_dir is not None:  # a bad table, plot or metric key fails now, not after hours of training
+    if results_dir is not None:  # ... and so does a metric key no metric of the suite gives
         check_suite(suite, scale, runs, registry)
     store = Store(out / STORE_FILE)
     store.add_runs([(r.key, suite.name, scale, r.setting, r.seed, r.config.to_json(), str(out / "runs" / r.key))

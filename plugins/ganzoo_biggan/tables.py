@@ -37,12 +37,25 @@ class SVSpec(FigureSpec):
 
 def truncation_curves(records: list, rows_axes: list[str], ctx, fid: str = "fid", is_: str = "is",
                       ) -> dict[tuple[str, ...], dict[str, Any]]:
-    """Per row: {psi: (median FID, median IS)} over finished runs' seeds, and the median IS of the real data."""
-    fids, iss = ctx.sweep(fid), ctx.sweep(is_)
-    data_name = ctx.metric(f"{is_}_data", required=False, data=True)
+    """Per row: {psi: (median FID, median IS)} over finished runs' seeds, and the median IS of the real data.
+
+    Each row is checked for mixed protocols on its own (rows at different resolutions, as in the
+    paper's Table 2, are different protocols), and the caption names each row's protocols and hashes.
+    """
+    keys = ordered_row_keys(records, rows_axes)
     out = {}
-    for rk in ordered_row_keys(records, rows_axes):
-        recs = [r for r in records if row_key(r, rows_axes) == rk and r.status == "finished"]
+    for rk in keys:
+        row_recs = [r for r in records if row_key(r, rows_axes) == rk]
+        sub = type(ctx)(ctx.suite, ctx.scale, row_recs, ctx.published)
+        fids, iss = sub.sweep(fid), sub.sweep(is_)
+        data_name = sub.metric(f"{is_}_data", required=False, data=True)
+        tag = "" if len(keys) == 1 else f" [{'/'.join(rk)}]"
+        for proto, used in sub.used.items():
+            suffix = next((x for x in ("~t", "~data") if proto.endswith(x)), "")
+            name = proto[: len(proto) - len(suffix)] + tag + suffix
+            ctx.used.setdefault(name, set()).update(used)
+            ctx.hashes[name] = sub.hashes[proto]
+        recs = [r for r in row_recs if r.status == "finished"]
         data_is = [v for v in (r.value(data_name, "final") for r in recs) if v is not None]
         curve = {}
         for psi in sorted(set(fids) | set(iss), key=lambda p: (p is not None, p or 0)):

@@ -104,7 +104,8 @@ def sliced_wasserstein(ctx: MetricContext, n: int) -> dict[str, float]:
     res = ctx.cfg.data.resolution
     if res < 16:
         raise ConfigError(f"SWD needs images of at least 16 px (its coarsest level); these are {res} px")
-    n = min(n, len(ctx.real_data("train")), ctx.fake.limit or n)  # a real-data reference has a limit
+    limit = getattr(getattr(ctx, "fake", None), "limit", None)  # a real-data reference has one
+    n = min(n, len(ctx.real_data("train")), limit or n)
     ctx.notes.update(n_fake_used=n, n_real_used=n)
     real_rng, fake_rng, dirs_rng = swd_streams(ctx.settings.seed)
     real = swd.SWDAccumulator(res, seed=real_rng)
