@@ -8,8 +8,8 @@
 * one ``{"kind": "reference", ...}`` line per real-data reference value;
 * one ``{"kind": "run", ...}`` line per run: config hash, setting, seed, status, steps, seconds,
   error, every metric value (best, best step, final, protocol hash) and its series, and the
-  artefacts the report draws from (kimg per step, singular values, sample-grid names, the last
-  grid as base64 PNG).
+  artefacts the report draws from (kimg per step, singular values, sample-grid names, and for the
+  first seed, whose grids the figures draw, the last grid as base64 PNG).
 
 The resolved config of each run is kept too (the report's header reads the dataset, networks and
 evaluation from it). :func:`load_export` turns the file back into an in-memory :class:`Store`, so
@@ -37,12 +37,17 @@ def export_lines(store: Store, suite: str, scale: str) -> list[dict[str, Any]]:
                       "ran": ran})
     for ref in store.references(suite, scale):
         lines.append({"kind": "reference", **ref})
-    for rec in store.records(suite, scale):
+    records = store.records(suite, scale)
+    first_seed = min((r["seed"] for r in records), default=0)
+    for rec in records:
+        art = store.artifacts(rec["key"])
+        if rec["seed"] != first_seed:  # the figures draw the first seed's grids: keep the export compact
+            art.pop("grid", None)
         lines.append({"kind": "run", "key": rec["key"], "setting": rec["setting"], "seed": rec["seed"],
                       "status": rec["status"], "step": rec["step"], "seconds": rec["seconds"],
                       "error": rec["error"], "values": rec["values"],
                       "series": [list(s) for s in store.series(rec["key"])],
-                      "artifacts": _encode(store.artifacts(rec["key"])),
+                      "artifacts": _encode(art),
                       "config": json.loads(rec["config"]) if rec.get("config") else None})
     return lines
 
