@@ -341,12 +341,16 @@ class BenchSummary:
     interrupted: int = 0  # runs stopped by SIGINT/SIGTERM (recorded as interrupted, ready to resume)
     elsewhere: int = 0  # runs still being trained by other benches on the same store
     note: str = ""  # e.g. why the existing report was kept
+    imported: int = 0  # done runs taken from --from-export
+    unmatched: int = 0  # done runs of that export whose configs are not this bench's
 
 
 def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
               results_dir: Path | None, extra_set: dict | None = None, seeds: list[int] | None = None,
-              progress: bool = True) -> BenchSummary:
-    """Run every unfinished run of ``suite`` at ``scale`` and regenerate its tables.
+              progress: bool = True, only: dict[str, list[str]] | None = None,
+              from_export: Path | None = None) -> BenchSummary:
+    """Run every unfinished run of ``suite`` at ``scale`` (or of the settings ``only`` selects) and
+    regenerate its tables from every run of the store.
 
     Any number of benches may run this on one ``out`` at once: each run is claimed in the store
     before it starts (see :mod:`ganzoo.store`), so they share the work and none is trained or
@@ -358,7 +362,7 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
         from ganzoo.report import validate_kinds
 
         validate_kinds(suite, registry)
-    runs = _unique(expand(suite, scale, registry, extra_set, seeds))
+    runs = _unique(expand(suite, scale, registry, extra_set, seeds, only))
     if results_dir is not None:  # ... and so does a metric key no metric of the suite gives
         check_suite(suite, scale, runs, registry)
     store = Store(out / STORE_FILE)
@@ -366,6 +370,11 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
                     for r in runs])
     keys = [r.key for r in runs]
     by_key = {r.key: r for r in runs}
+    imported = unmatched = 0
+    if from_export is not None:  # continue a suite another machine (or session) left off
+        from ganzoo.export import import_export
+
+        imported, unmatched = import_export(from_export, store, suite.name, scale, out, set(keys))
     skipped = sum(store.status(k) in DONE for k in keys)
     sweep = ({**suite.sweep.model_dump(), **suite.scale(scale).sweep} if suite.sweep is not None else None)
     counts = {"finished": 0, "diverged": 0, "failed": 0, "interrupted": 0, "running": 0}
@@ -424,7 +433,8 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
         store.update_invocation(invocation, time.time() - t0, ran)
         store.retire_owner(owner)
     summary = BenchSummary(len(runs), skipped, counts["finished"], counts["diverged"], counts["failed"],
-                           time.time() - t0, None, counts["interrupted"], store.held_by_others(keys, owner))
+                           time.time() - t0, None, counts["interrupted"], store.held_by_others(keys, owner),
+                           imported=imported, unmatched=unmatched)
     if stop.requested or counts["interrupted"]:
         summary.note = "interrupted: the tables were not regenerated; run the same command to resume"
     elif results_dir is not None:

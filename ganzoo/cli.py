@@ -281,6 +281,20 @@ def _parse_seeds(text: str | None) -> list[int] | None:
     return seeds
 
 
+def _parse_only(items: tuple[str, ...]) -> dict[str, list[str]] | None:
+    """``("arch=resnet", "method=bn,selfmod")`` -> ``{"arch": ["resnet"], "method": ["bn", "selfmod"]}``."""
+    if not items:
+        return None
+    out: dict[str, list[str]] = {}
+    for item in items:
+        axis, sep, labels = item.partition("=")
+        names = [x.strip() for x in labels.split(",") if x.strip()]
+        if not sep or not axis.strip() or not names:
+            raise GanzooError(f"--only {item!r}: expected AXIS=LABEL[,LABEL...]")
+        out.setdefault(axis.strip(), []).extend(names)
+    return out
+
+
 @main.command()
 @click.option("--suite", "suite_name", required=True, help="A registered suite (see `ganzoo suites`) or a .toml path.")
 @click.option("--scale", default="smoke", show_default=True, help="smoke, cpu, paper (or any scale of the suite).")
@@ -292,16 +306,23 @@ def _parse_seeds(text: str | None) -> list[int] | None:
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--seeds", default=None, metavar="0,1,2", help="Seeds instead of the scale's.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Generator steps per run instead of the scale's.")
+@click.option("--only", "only", multiple=True, metavar="AXIS=LABEL[,LABEL...]",
+              help="Run only these settings (repeatable; e.g. --only arch=resnet --only method=bn,selfmod).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Run directories and the result store.")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Where the markdown tables and plots go.")
+@click.option("--from-export", "from_export", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, metavar="RUNS.JSONL",
+              help="Continue from a results export (results/<suite>.runs.jsonl): its finished runs are "
+                   "taken into the store and not trained again.")
 @click.option("--dry-run", is_flag=True, help="List the runs and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def bench(suite_name: str, scale: str, executor: str, workers: int | None, address: str | None,
-          dataset: str | None, data_root: Path | None, seeds: str | None, steps: int | None, out: Path,
-          results: Path, dry_run: bool, quiet: bool) -> None:
+          dataset: str | None, data_root: Path | None, seeds: str | None, steps: int | None,
+          only: tuple[str, ...], out: Path, results: Path, from_export: Path | None, dry_run: bool,
+          quiet: bool) -> None:
     """Run a benchmark suite and write its comparison tables (finished runs are never redone).
 
     \b
@@ -309,6 +330,7 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
       ganzoo bench --suite selfmod-robustness --scale smoke
       ganzoo bench --suite selfmod-robustness --scale cpu --executor processes --workers 2
       ganzoo bench --suite selfmod-robustness --scale paper --dataset cifar10 --data-root data --executor ray
+      ganzoo bench --suite selfmod-where --scale cpu --from-export results/selfmod-where.runs.jsonl
     Re-running the same command resumes: finished runs are skipped, interrupted ones continue
     from their last checkpoint. Several benches may share one --out (from other terminals, or
     hosts on one file system): each run is claimed before it starts, so they split the work.
@@ -330,11 +352,12 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
     if steps:
         extra["train.g_steps"] = steps
     seed_list = _parse_seeds(seeds)
+    selected = _parse_only(only)
     if dry_run:  # every check a real bench makes before training: configs, tables, the store
         from ganzoo.bench import STORE_FILE, check_suite
         from ganzoo.store import check_store
 
-        runs = expand(suite, scale, reg, extra, seed_list)
+        runs = expand(suite, scale, reg, extra, seed_list, selected)
         check_suite(suite, scale, runs, reg)
         check_store(out / STORE_FILE)
         for r in runs:
@@ -345,7 +368,8 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
 
     ex = make_executor(executor, reg, workers or sc.workers, address)
     try:
-        summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet)
+        summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet,
+                            only=selected, from_export=from_export)
     except KeyboardInterrupt:  # a third Ctrl-C/SIGTERM: abandoned; the runs resume from their checkpoints
         click.echo("stopped at once; run the same command to resume", err=True)
         sys.exit(preempt.exit_status())
@@ -353,6 +377,10 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
                f"{summary.finished} finished, {summary.diverged} diverged, {summary.failed} failed"
                + (f", {summary.interrupted} interrupted" if summary.interrupted else "")
                + f") in {summary.seconds / 60:.1f} min -> {summary.report}")
+    if from_export is not None:
+        click.echo(f"{summary.imported} finished run(s) taken from {from_export}"
+                   + (f"; {summary.unmatched} of its runs have other configs than this bench's and were "
+                      "not taken" if summary.unmatched else ""))
     if summary.elsewhere:
         click.echo(f"{summary.elsewhere} run(s) are still being trained by other benches on {out}; the "
                    "last bench to finish writes the complete tables")

@@ -77,8 +77,8 @@ def write_export(store: Store, suite: str, scale: str, path: Path) -> Path:
     return path
 
 
-def load_export(path: Path, store_path: str | Path = ":memory:") -> tuple[Store, str, str]:
-    """An (in-memory) store holding exactly what the export holds; returns (store, suite, scale)."""
+def read_export(path: Path) -> tuple[str, str, list[dict[str, Any]]]:
+    """(suite, scale, lines after the suite line) of an export; one-line errors for anything else."""
     try:
         lines = [json.loads(x) for x in Path(path).read_text().splitlines() if x.strip()]
     except (OSError, ValueError) as e:
@@ -88,23 +88,75 @@ def load_export(path: Path, store_path: str | Path = ":memory:") -> tuple[Store,
     head = lines[0]
     if head.get("format") != FORMAT:
         raise GanzooError(f"{path}: export format {head.get('format')} (this ganzoo reads {FORMAT})")
-    suite, scale = head["suite"], head["scale"]
-    store = Store(store_path)
     for line in lines[1:]:
-        kind = line.get("kind")
+        if line.get("kind") not in ("invocation", "reference", "run"):
+            raise GanzooError(f"{path}: unknown line kind {line.get('kind')!r}")
+    return head["suite"], head["scale"], lines[1:]
+
+
+def _add_run(store: Store, suite: str, scale: str, line: dict[str, Any], run_dir: str = "") -> None:
+    config = json.dumps(line["config"], sort_keys=True) if line.get("config") else ""
+    store.add_run(line["key"], suite, scale, line["setting"], line["seed"], config, run_dir)
+    store.set_status(line["key"], line["status"], line["step"], line["seconds"], line["error"])
+    results = [{"metric": m, **v} for m, v in line["values"].items()]
+    store.record(line["key"], results, [tuple(s) for s in line["series"]], _decode(line.get("artifacts") or {}))
+
+
+def load_export(path: Path, store_path: str | Path = ":memory:") -> tuple[Store, str, str]:
+    """An (in-memory) store holding exactly what the export holds; returns (store, suite, scale)."""
+    suite, scale, lines = read_export(path)
+    store = Store(store_path)
+    for line in lines:
+        kind = line["kind"]
         if kind == "invocation":
             row = store.start_invocation(suite, scale, line["started"], line["executor"])
             store.update_invocation(row, line["seconds"], line["ran"])
         elif kind == "reference":
             store.add_reference(suite, scale, line["metric"], line["protocol_hash"], line["value"],
                                 line.get("protocol") or {})
-        elif kind == "run":
-            config = json.dumps(line["config"], sort_keys=True) if line.get("config") else ""
-            store.add_run(line["key"], suite, scale, line["setting"], line["seed"], config, "")
-            store.set_status(line["key"], line["status"], line["step"], line["seconds"], line["error"])
-            results = [{"metric": m, **v} for m, v in line["values"].items()]
-            store.record(line["key"], results, [tuple(s) for s in line["series"]],
-                         _decode(line.get("artifacts") or {}))
         else:
-            raise GanzooError(f"{path}: unknown line kind {kind!r}")
+            _add_run(store, suite, scale, line)
     return store, suite, scale
+
+
+def import_export(path: Path, store: Store, suite: str, scale: str, out: Path,
+                  keys: set[str]) -> tuple[int, int]:
+    """Merge an export's done (finished or diverged) runs into ``store``, so a bench continues a
+    suite where the export left off, on another machine or in a later session.
+
+    Runs the store already has as done are kept as they are, as are its real-data references;
+    interrupted or failed runs of the export are not imported (they train again from the start: an
+    export has no checkpoints). The export's invocations come along so the report's wall-time
+    figures cover every machine the suite ran on. Only runs whose config hash is in ``keys`` (the
+    bench's runs) are imported: a run of an export written for other configs (another scale, an older
+    suite file) is not one of this suite's runs. Returns (imported, done runs not matching ``keys``).
+    """
+    from ganzoo.store import DONE
+
+    got_suite, got_scale, lines = read_export(path)
+    if (got_suite, got_scale) != (suite, scale):
+        raise GanzooError(f"{path}: an export of {got_suite} [{got_scale}], not of {suite} [{scale}]")
+    have = {(round(started, 3), executor) for started, _, executor, _ in store.invocations(suite, scale)}
+    known = {r["key"]: r for r in store.records(suite, scale)}
+    refs = {r["metric"] for r in store.references(suite, scale)}
+    imported = unmatched = 0
+    for line in lines:
+        kind = line["kind"]
+        if kind == "invocation":
+            if (round(line["started"], 3), line["executor"]) not in have:
+                row = store.start_invocation(suite, scale, line["started"], line["executor"])
+                store.update_invocation(row, line["seconds"], line["ran"])
+        elif kind == "reference":
+            if line["metric"] not in refs:
+                store.add_reference(suite, scale, line["metric"], line["protocol_hash"], line["value"],
+                                    line.get("protocol") or {})
+        elif line["status"] not in DONE:
+            continue
+        elif line["key"] not in keys:
+            unmatched += 1
+        elif store.status(line["key"]) not in DONE:
+            if line["key"] in known and known[line["key"]]["status"] == "running":
+                continue  # another bench trains it right now: its own outcome wins
+            _add_run(store, suite, scale, line, str(Path(out) / "runs" / line["key"]))
+            imported += 1
+    return imported, unmatched

@@ -239,7 +239,15 @@ def expand(suite: Suite, scale_name: str, registry: Any, extra_set: dict[str, An
            seeds: list[int] | None = None, only: dict[str, list[str]] | None = None) -> list[RunSpec]:
     """Every run of ``suite`` at ``scale_name``: the product of the (selected) axis values and seeds."""
     scale = suite.scale(scale_name)
-    select = {**scale.select, **(only or {})}
+    unknown = set(only or {}) - {a.name for a in suite.axes}
+    if unknown:
+        raise ConfigError(f"{suite.name}: no axis {sorted(unknown)}; axes: {', '.join(a.name for a in suite.axes)}")
+    select = dict(scale.select)
+    for axis_name, labels in (only or {}).items():  # --only narrows the scale's selection, never widens it
+        outside = [x for x in labels if axis_name in select and x not in select[axis_name]]
+        if outside:
+            raise ConfigError(f"{suite.name}: scale {scale_name!r} does not run {axis_name} = {outside}")
+        select[axis_name] = list(labels)
     axes = []
     for axis in suite.axes:
         keep = select.get(axis.name)

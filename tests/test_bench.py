@@ -203,3 +203,46 @@ def test_other_selfmod_suites_expand(registry, name, runs):
     else:
         assert {r.config.model.params["g_norm"] for r in smoke} == {"bn", "selfmod", "selfmod-first",
                                                                     "selfmod-last"}
+
+
+def test_only_runs_a_subset_and_rejects_unknown_axes(tmp_path, registry):
+    suite = load_suite(tiny_suite(tmp_path, steps=4))
+    runs = expand(suite, "smoke", registry, only={"method": ["selfmod"], "loss": ["ns", "hinge"]})
+    assert {(r.setting["loss"], r.setting["method"]) for r in runs} == {("ns", "selfmod"), ("hinge", "selfmod")}
+    assert len(runs) == 4  # two seeds each
+    from ganzoo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no axis"):
+        expand(suite, "smoke", registry, only={"mthod": ["bn"]})
+    with pytest.raises(ConfigError, match="no value"):
+        expand(suite, "smoke", registry, only={"method": ["sm"]})
+
+
+def test_from_export_continues_a_suite_without_retraining(tmp_path, registry):
+    """A suite run half on one machine continues on another from the committed export alone: its
+    finished runs are not trained again, the rest are, and the report equals a single machine's."""
+    from ganzoo.export import export_path
+
+    suite = load_suite(tiny_suite(tmp_path, steps=4))
+    first = run_suite(suite, "smoke", tmp_path / "a", registry, LocalExecutor(registry), tmp_path / "ra",
+                      progress=False, only={"method": ["bn"]})
+    assert first.finished + first.diverged == 4
+    exported = export_path(tmp_path / "ra", "tiny", "smoke")
+    # Elsewhere, with no runs/ folder: only the self-modulated half trains.
+    second = run_suite(suite, "smoke", tmp_path / "b", registry, LocalExecutor(registry), tmp_path / "rb",
+                       progress=False, from_export=exported)
+    assert (second.imported, second.unmatched) == (4, 0)
+    assert second.skipped == 4 and second.finished + second.diverged == 4
+    whole = run_suite(suite, "smoke", tmp_path / "c", registry, LocalExecutor(registry), tmp_path / "rc",
+                      progress=False)
+    assert values_by_key(tmp_path / "b" / "store.sqlite") == values_by_key(tmp_path / "c" / "store.sqlite")
+    assert whole.finished + whole.diverged == 8
+    # Importing again changes nothing; an export of other configs is counted, not taken.
+    again = run_suite(suite, "smoke", tmp_path / "b", registry, LocalExecutor(registry), None,
+                      progress=False, from_export=exported)
+    assert (again.imported, again.skipped, again.finished) == (0, 8, 0)
+    (tmp_path / "x").mkdir()
+    other = load_suite(tiny_suite(tmp_path / "x", steps=5))
+    fresh = run_suite(other, "smoke", tmp_path / "d", registry, LocalExecutor(registry), None,
+                      progress=False, only={"method": ["bn"], "loss": ["ns"]}, from_export=exported)
+    assert (fresh.imported, fresh.unmatched) == (0, 4)
