@@ -306,6 +306,9 @@ def _parse_only(items: tuple[str, ...]) -> dict[str, list[str]] | None:
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--seeds", default=None, metavar="0,1,2", help="Seeds instead of the scale's.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Generator steps per run instead of the scale's.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a config value of every run after the scale's (repeatable; the runs' hashes "
+                   "change with it, so they are new runs, e.g. for calibration).")
 @click.option("--only", "only", multiple=True, metavar="AXIS=LABEL[,LABEL...]",
               help="Run only these settings (repeatable; e.g. --only arch=resnet --only method=bn,selfmod).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
@@ -321,7 +324,7 @@ def _parse_only(items: tuple[str, ...]) -> dict[str, list[str]] | None:
 @user_errors
 def bench(suite_name: str, scale: str, executor: str, workers: int | None, address: str | None,
           dataset: str | None, data_root: Path | None, seeds: str | None, steps: int | None,
-          only: tuple[str, ...], out: Path, results: Path, from_export: Path | None, dry_run: bool,
+          overrides: tuple[str, ...], only: tuple[str, ...], out: Path, results: Path, from_export: Path | None, dry_run: bool,
           quiet: bool) -> None:
     """Run a benchmark suite and write its comparison tables (finished runs are never redone).
 
@@ -351,6 +354,13 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
         extra["data.data_root"] = str(data_root)
     if steps:
         extra["train.g_steps"] = steps
+    for item in overrides:
+        from ganzoo.config import parse_value
+
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GanzooError(f"--set {item!r}: expected KEY.PATH=VALUE")
+        extra[key.strip()] = parse_value(value)
     seed_list = _parse_seeds(seeds)
     selected = _parse_only(only)
     if dry_run:  # every check a real bench makes before training: configs, tables, the store

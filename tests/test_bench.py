@@ -227,6 +227,8 @@ def test_from_export_continues_a_suite_without_retraining(tmp_path, registry):
     first = run_suite(suite, "smoke", tmp_path / "a", registry, LocalExecutor(registry), tmp_path / "ra",
                       progress=False, only={"method": ["bn"]})
     assert first.finished + first.diverged == 4
+    head = (tmp_path / "ra" / "tiny-smoke.md").read_text()
+    assert "4 of the 8 this scale plans are done" in head and "**Partial results:**" in head
     exported = export_path(tmp_path / "ra", "tiny", "smoke")
     # Elsewhere, with no runs/ folder: only the self-modulated half trains.
     second = run_suite(suite, "smoke", tmp_path / "b", registry, LocalExecutor(registry), tmp_path / "rb",
@@ -237,6 +239,7 @@ def test_from_export_continues_a_suite_without_retraining(tmp_path, registry):
                       progress=False)
     assert values_by_key(tmp_path / "b" / "store.sqlite") == values_by_key(tmp_path / "c" / "store.sqlite")
     assert whole.finished + whole.diverged == 8
+    assert "Partial" not in (tmp_path / "rb" / "tiny-smoke.md").read_text()
     # Importing again changes nothing; an export of other configs is counted, not taken.
     again = run_suite(suite, "smoke", tmp_path / "b", registry, LocalExecutor(registry), None,
                       progress=False, from_export=exported)

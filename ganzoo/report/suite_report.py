@@ -91,8 +91,12 @@ def _overridden(suite: Any, scale: str, cfgs: list[dict]) -> str:
             f"(`--dataset`), so the description's dataset does not apply")
 
 
-def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[tuple]) -> list[str]:
-    """The lines above the tables: what was run, on what, with which extractor, how long it took."""
+def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[tuple],
+           planned: int | None = None) -> list[str]:
+    """The lines above the tables: what was run, on what, with which extractor, how long it took.
+
+    ``planned``: how many runs the scale has (the bench's expansion); when fewer are done, the
+    header says the report is partial."""
     cfgs = [r.config for r in records if r.config and "data" in r.config]
     datasets = _joined({f"{c['data']['name']} ({c['data']['resolution']}x{c['data']['resolution']})" for c in cfgs})
     status = Counter(r.status for r in records)
@@ -102,6 +106,15 @@ def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[t
     compute = sum(r.seconds or 0 for r in records)
     # The extractors the computed metrics actually used (a run that computed only SWD used none).
     extractors = {v.name.extractor for r in records for v in r.values.values() if v.name.extractor}
+    done = sum(r.status in ("finished", "diverged") for r in records)
+    runs = f"{len(records)} ({', '.join(f'{k} {v}' for k, v in sorted(status.items()))})"
+    partial = []
+    if planned is not None and done < planned:
+        runs = f"{done} of the {planned} this scale plans are done ({', '.join(f'{k} {v}' for k, v in sorted(status.items()))})"
+        partial = [f"> **Partial results:** {planned - done} of {planned} runs have not finished yet, so every table, "
+                   "health figure and verdict below covers only the runs that have. Continue with "
+                   f"`ganzoo bench --suite {suite.name} --scale {scale} --from-export "
+                   f"results/{suite.name}{'' if scale == 'cpu' else '-' + scale}.runs.jsonl`.", ""]
     return [
         f"# {suite.title}",
         "",
@@ -119,11 +132,12 @@ def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[t
         f"metrics {_eval_when(cfgs) if cfgs else '—'}; each table says whether it shows the best value "
         f"during training or the final model's",
         f"- **Seeds:** {', '.join(map(str, seeds))}",
-        f"- **Runs:** {len(records)} ({', '.join(f'{k} {v}' for k, v in sorted(status.items()))})",
+        f"- **Runs:** {runs}",
         f"- **Wall time:** {wall / 3600:.2f} h over {len(invocations)} invocation(s); "
         f"summed run time {compute / 3600:.2f} h; machine: {platform.machine()}, Python {platform.python_version()}",
         f"- **Updated:** {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         "",
+        *partial,
     ]
 
 
@@ -217,7 +231,7 @@ def finding_sections(suite: Any, scale: str, records: list[RunRecord],
 
 def write_suite_report(suite: Any, scale: str, records: list, path: Path, invocations: list[tuple] = (),
                        registry: Any = None, html: bool = False, verdicts: list[Section] | None = None,
-                       references: list[dict[str, Any]] = ()) -> Path:
+                       references: list[dict[str, Any]] = (), planned: int | None = None) -> Path:
     """Write the markdown, its figures and (``html``) the HTML page and results index for a suite.
 
     ``verdicts``: sections shown first in both renderings; by default the suite's findings
@@ -227,7 +241,7 @@ def write_suite_report(suite: Any, scale: str, records: list, path: Path, invoca
         raise TypeError("write_suite_report needs the registry (its table and figure kinds)")
     path = Path(path)
     records = coerce(records)
-    head = header(suite, scale, records, list(invocations))
+    head = header(suite, scale, records, list(invocations), planned)
     sections = compute_sections(suite, scale, records, path, registry, references)
     if verdicts is None:
         verdicts = finding_sections(suite, scale, records, list(references))
