@@ -403,15 +403,18 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
 
 
 @main.command()
-@click.option("--suite", "suite_name", required=True)
+@click.option("--suite", "suite_name", default=None, help="The suite to report (required unless --index).")
 @click.option("--scale", default="cpu", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/bench"),
               show_default=True, help="Where the suite's result store is.")
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True)
 @click.option("--html", is_flag=True, help="Also write the suite's HTML page and results/index.html.")
+@click.option("--index", "index", is_flag=True,
+              help="(Re)write the index of every suite's claims and verdicts in results/README.md, "
+                   "from the exports in --results.")
 @user_errors
-def report(suite_name: str, scale: str, out: Path, results: Path, html: bool) -> None:
+def report(suite_name: str | None, scale: str, out: Path, results: Path, html: bool, index: bool) -> None:
     """Regenerate a suite's tables from its result store, or from the committed per-run export
     (``results/<suite>.runs.jsonl``) when there is no store (no training either way).
 
@@ -419,14 +422,26 @@ def report(suite_name: str, scale: str, out: Path, results: Path, html: bool) ->
     Examples:
       ganzoo report --suite selfmod-robustness --scale cpu
       ganzoo report --suite selfmod-robustness --scale cpu --html   # then open results/index.html
+      ganzoo report --index                                         # the claims index of results/README.md
     """
+    from ganzoo.registry import load_registry
+
+    if suite_name is None and not index:
+        raise GanzooError("give --suite NAME (or --index for the claims index of every suite)")
+    reg = load_registry()
+    if suite_name is not None:
+        _report_suite(suite_name, scale, out, results, html, reg)
+    if index:
+        path = _write_claims_index(scale, results, reg)
+        click.echo(f"wrote the claims index in {path}")
+
+
+def _report_suite(suite_name: str, scale: str, out: Path, results: Path, html: bool, reg) -> None:
     from ganzoo.bench import STORE_FILE, write_report
     from ganzoo.export import export_path, load_export
-    from ganzoo.registry import load_registry
     from ganzoo.store import Store
     from ganzoo.suite import find_suite
 
-    reg = load_registry()
     suite = find_suite(suite_name, reg)
     exported = export_path(results, suite.name, scale)
     if (out / STORE_FILE).exists():
@@ -444,6 +459,31 @@ def report(suite_name: str, scale: str, out: Path, results: Path, html: bool) ->
     path = write_report(suite, scale, store, results, reg, html=html)
     store.close()
     click.echo(f"wrote {path}" + (f", {path.with_suffix('.html')} and {path.parent / 'index.html'}" if html else ""))
+
+
+def _write_claims_index(scale: str, results: Path, reg) -> Path:
+    """Every registered suite's claims with verdicts computed from its export at ``scale``."""
+    from ganzoo.bench import _unique
+    from ganzoo.export import export_path, load_export
+    from ganzoo.report import load_records
+    from ganzoo.report.index import SuiteFindings, render_index, update_readme
+    from ganzoo.suite import expand, find_suite
+
+    entries = []
+    for name in reg.names("suites"):
+        suite = find_suite(name, reg)
+        if scale not in suite.scales or not suite.claims:
+            continue
+        planned = len(_unique(expand(suite, scale, reg)))
+        exported = export_path(results, suite.name, scale)
+        if not exported.exists():
+            entries.append(SuiteFindings(suite, None, [], planned))
+            continue
+        store, _, _ = load_export(exported)
+        entries.append(SuiteFindings(suite, load_records(store, suite.name, scale),
+                                     store.references(suite.name, scale), planned))
+        store.close()
+    return update_readme(results / "README.md", render_index(entries, scale))
 
 
 @main.command()

@@ -39,3 +39,29 @@ def test_report_without_store_or_export_is_a_one_line_error(tmp_path):
                                     "--out", str(tmp_path / "x"), "--results", str(tmp_path / "r")])
     assert res.exit_code != 0
     assert "no export" in res.output and "Traceback" not in res.output
+
+
+def test_claims_index_is_computed_from_the_exports_and_rewritten_in_place(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(DATA / "selfmod-where-smoke.runs.jsonl", results)
+    (results / "README.md").write_text("# Results\n\nintro\n\n<!-- claims-index:start (old) -->\n"
+                                       "stale\n<!-- claims-index:end -->\n\n## Calibration\n")
+    res = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
+    # A hand-edited start marker: one line, nothing rewritten.
+    assert res.exit_code != 0 and "one claims-index marker but not the other" in res.output
+    assert "stale" in (results / "README.md").read_text()
+    from ganzoo.report.index import END, START
+
+    (results / "README.md").write_text(f"# Results\n\nintro\n\n{START}\nstale\n{END}\n\n## Calibration\n")
+    res = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
+    assert res.exit_code == 0, res.output
+    text = (results / "README.md").read_text()
+    assert "stale" not in text and text.startswith("# Results\n\nintro\n") and text.endswith("## Calibration\n")
+    where = [line for line in text.splitlines() if line.startswith("| selfmod-where")]
+    assert len(where) == 3 and all("8/8 runs" in line for line in where)
+    # The where suite's smoke reference cannot learn in 3 steps: every verdict is inconclusive.
+    assert all("inconclusive" in line and "did not learn" in line for line in where)
+    assert any(line.startswith("| selfmod-robustness") and "not run" in line for line in text.splitlines())
+    again = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
+    assert again.exit_code == 0 and (results / "README.md").read_text() == text
