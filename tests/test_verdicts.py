@@ -126,3 +126,20 @@ def test_reference_criteria_on_every_seed():
     assert [c.seed for c in checks] == [0, 1]
     assert checks[0].passed and not checks[1].passed
     assert [ok for _, ok, _ in checks[1].checks] == [True, False]
+
+
+def test_a_criterion_not_required_is_shown_but_does_not_decide_learned():
+    still_falling = [(s, "fid2k@mnist-cnn/fid", v) for s, v in ((250, 40.0), (500, 30.0), (750, 25.0), (1000, 15.0))]
+    strict = Health(reference={"arch": "resnet"}, criteria=[Criterion(metric="is", at_least=7.0),
+                                                            Criterion(metric="fid", converged=True)])
+    lenient = Health(reference={"arch": "resnet"}, criteria=[Criterion(metric="is", at_least=7.0),
+                                                             Criterion(metric="fid", converged=True, required=False)])
+    recs = [rec({"arch": "resnet"}, 0, fid=15.0, is_=7.5, series=still_falling)]
+    assert not reference_health(recs, strict)[0].passed
+    check = reference_health(recs, lenient)[0]
+    assert check.passed
+    name, ok, what = check.checks[1]
+    assert ok is False and "not required" in name and what == "best 25 before, 15 in the last quarter"
+    # The required one still decides: a low IS fails whatever the optional criterion says.
+    low = [rec({"arch": "resnet"}, 0, fid=15.0, is_=3.0, series=still_falling)]
+    assert not reference_health(low, lenient)[0].passed

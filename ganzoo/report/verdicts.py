@@ -88,6 +88,9 @@ class Criterion(_Strict):
     converged: bool = False            # best of the last quarter no more than `tolerance` better
     tolerance: float = 0.05            # than the best before it (the metric's direction from `better`)
     better: Literal["lower", "higher"] = "lower"
+    # False: measured and shown for every seed, but not part of "learned" (which gates the verdicts);
+    # for a criterion the scale's budget cannot meet on this machine class, said so in the suite file.
+    required: bool = True
 
 
 class Health(_Strict):
@@ -339,10 +342,11 @@ def converged(record: RunRecord, c: Criterion, g_steps: int) -> bool | None:
 class ReferenceCheck:
     seed: int
     checks: list[tuple[str, bool | None, str]]  # (criterion, passed, what we measured)
+    optional: frozenset[str] = frozenset()      # criteria shown but not required (Criterion.required)
 
     @property
     def passed(self) -> bool:
-        return all(ok for _, ok, _ in self.checks)
+        return all(ok for name, ok, _ in self.checks if name not in self.optional)
 
 
 def reference_health(records: Iterable[RunRecord | dict], health: Health) -> list[ReferenceCheck]:
@@ -351,20 +355,29 @@ def reference_health(records: Iterable[RunRecord | dict], health: Health) -> lis
     for r in sorted((r for r in coerce(records) if health.reference and _matches(r, health.reference)),
                     key=lambda r: r.seed):
         g_steps = int((r.config.get("train") or {}).get("g_steps") or r.step or 0)
-        checks = []
+        checks, optional = [], set()
         for c in health.criteria:
+            note = "" if c.required else " (shown, not required)"
             if c.converged:
                 ok = converged(r, c, g_steps)
                 pts = _series(r, c.metric)
                 best = (min if c.better == "lower" else max)((v for _, v in pts), default=None)
-                checks.append((f"{c.metric} converged (last quarter within {c.tolerance:.0%})", ok,
-                               f"best {_fmt(best)}" if best is not None else "no series"))
-                continue
-            v = run_value(r, c.metric, "final")
-            ok = v is not None and (c.at_least is None or v >= c.at_least) and (c.at_most is None or v <= c.at_most)
-            bound = f">= {c.at_least:g}" if c.at_least is not None else f"<= {c.at_most:g}"
-            checks.append((f"final {c.metric} {bound}", ok, _fmt(v) if v is not None else "none"))
+                late = [v for s, v in pts if s > 0.75 * g_steps]
+                early = [v for s, v in pts if s <= 0.75 * g_steps]
+                pick = min if c.better == "lower" else max
+                what = (f"best {_fmt(pick(early))} before, {_fmt(pick(late))} in the last quarter" if late and early
+                        else f"best {_fmt(best)}" if best is not None else "no series")
+                name = f"{c.metric} converged (last quarter within {c.tolerance:.0%}){note}"
+                checks.append((name, ok, what))
+            else:
+                v = run_value(r, c.metric, "final")
+                ok = v is not None and (c.at_least is None or v >= c.at_least) and (c.at_most is None or v <= c.at_most)
+                bound = f">= {c.at_least:g}" if c.at_least is not None else f"<= {c.at_most:g}"
+                name = f"final {c.metric} {bound}{note}"
+                checks.append((name, ok, _fmt(v) if v is not None else "none"))
+            if not c.required:
+                optional.add(name)
         if r.status != "finished":
             checks.insert(0, ("run finished", False, r.status))
-        out.append(ReferenceCheck(r.seed, checks))
+        out.append(ReferenceCheck(r.seed, checks, frozenset(optional)))
     return out
