@@ -570,5 +570,6 @@ def write_report(suite: Suite, scale: str, store: Store, results_dir: Path, regi
         planned = len(_unique(expand(suite, scale, registry)))
     write_suite_report(suite, scale, records, path, store.invocations(suite.name, scale), registry=registry,
                        html=html, references=store.references(suite.name, scale), planned=planned)
-    write_export(store, suite.name, scale, export_path(Path(results_dir), suite.name, scale))
+    write_export(store, suite.name, scale, export_path(Path(results_dir), suite.name, scale),
+                 keep_grid=dict(suite.health.reference) or None)
     return path

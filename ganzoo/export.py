@@ -30,7 +30,10 @@ from ganzoo.store import Store
 FORMAT = 1
 
 
-def export_lines(store: Store, suite: str, scale: str) -> list[dict[str, Any]]:
+def export_lines(store: Store, suite: str, scale: str,
+                 keep_grid: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The export's lines. Sample grids are kept for the first seed (the figures draw it) and for
+    every run of the setting ``keep_grid`` names (the reference setting, whose seeds the report shows)."""
     lines: list[dict[str, Any]] = [{"kind": "suite", "suite": suite, "scale": scale, "format": FORMAT}]
     for started, seconds, executor, ran in store.invocations(suite, scale):
         lines.append({"kind": "invocation", "started": started, "seconds": seconds, "executor": executor,
@@ -41,7 +44,9 @@ def export_lines(store: Store, suite: str, scale: str) -> list[dict[str, Any]]:
     first_seed = min((r["seed"] for r in records), default=0)
     for rec in records:
         art = store.artifacts(rec["key"])
-        if rec["seed"] != first_seed:  # the figures draw the first seed's grids: keep the export compact
+        keep = rec["seed"] == first_seed or (keep_grid and all(rec["setting"].get(k) == v
+                                                                   for k, v in keep_grid.items()))
+        if not keep:  # the figures draw the first seed's grids: keep the export compact
             art.pop("grid", None)
         lines.append({"kind": "run", "key": rec["key"], "setting": rec["setting"], "seed": rec["seed"],
                       "status": rec["status"], "step": rec["step"], "seconds": rec["seconds"],
@@ -67,12 +72,12 @@ def export_path(results_dir: Path, suite: str, scale: str) -> Path:
     return Path(results_dir) / (f"{suite}.runs.jsonl" if scale == "cpu" else f"{suite}-{scale}.runs.jsonl")
 
 
-def write_export(store: Store, suite: str, scale: str, path: Path) -> Path:
+def write_export(store: Store, suite: str, scale: str, path: Path, keep_grid: dict[str, str] | None = None) -> Path:
     """Write the export atomically (one line per entry, keys sorted, so diffs stay readable)."""
-    from ganzoo.checkpoint import atomic_write_text
+    from ganzoo.atomic import atomic_write_text
 
     text = "".join(json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n"
-                   for line in export_lines(store, suite, scale))
+                   for line in export_lines(store, suite, scale, keep_grid))
     atomic_write_text(path, text)
     return path
 

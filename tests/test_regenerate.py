@@ -30,6 +30,8 @@ def test_report_rebuilds_the_committed_markdown_from_the_export_alone(tmp_path):
     assert _body(made) == _body((DATA / "selfmod-where-smoke.md").read_text())
     # The verdicts, health and real-data reference come back too.
     assert "### The paper's claims: verdicts" in made and "### Real-data reference" in made
+    # ... and the reference setting's final samples, one grid per seed, from the export's grids.
+    assert (results / "selfmod-where-smoke-reference.png").read_bytes()[:4] == b"\x89PNG"
     # Rebuilding rewrote the export unchanged.
     assert (results / "selfmod-where-smoke.runs.jsonl").read_text() == (DATA / "selfmod-where-smoke.runs.jsonl").read_text()
 

@@ -10,6 +10,8 @@ drawn by its figure kind and saved atomically. Every file is written through
 
 from __future__ import annotations
 
+import io
+
 import platform
 import time
 from collections import Counter
@@ -201,9 +203,35 @@ def render_markdown(head: list[str], sections: list[Section], verdicts: list[Sec
     return "\n".join(parts).rstrip() + "\n"
 
 
+def reference_samples(suite: Any, records: list[RunRecord], path: Path) -> Section | None:
+    """The final sample grid of every seed of the reference setting, side by side, written beside
+    ``path`` as ``<stem>-reference.png`` (so "it learned" can be checked by eye, not only by IS)."""
+    from ganzoo.report.figures import new_figure, save, suptitle, title
+    from ganzoo.report.verdicts import _matches
+
+    ref = suite.health.reference
+    runs = sorted((r for r in records if ref and r.grid and _matches(r, ref)), key=lambda r: r.seed)
+    if not runs:
+        return None
+    from PIL import Image
+
+    fig = new_figure(2.8 * len(runs), 3.2)
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    for ax, r in zip(axes, runs):
+        ax.imshow(Image.open(io.BytesIO(r.grid)).convert("RGB"))
+        title(ax, f"seed {r.seed}, step {r.step}", fontsize=8)
+        ax.axis("off")
+    suptitle(fig, "Reference setting: final samples of every seed", fontsize=9)
+    png = path.with_name(f"{path.stem}-reference.png")
+    save(fig, png)
+    return Section("figure", "Reference setting: final samples", file=png.name,
+                   alt="final samples of the reference setting, one grid per seed")
+
+
 def finding_sections(suite: Any, scale: str, records: list[RunRecord],
-                     references: list[dict[str, Any]]) -> list[Section]:
-    """The reference setting's health, the verdicts, run health and the real-data reference."""
+                     references: list[dict[str, Any]], path: Path | None = None) -> list[Section]:
+    """The reference setting's health (and, given ``path``, its samples), the verdicts, run health
+    and the real-data reference."""
     from ganzoo.report.findings import findings, health_caption, rule_caption
 
     f = findings(suite, records, references)
@@ -217,6 +245,9 @@ def finding_sections(suite: Any, scale: str, records: list[RunRecord],
                             "learned on every seed: " + ("**yes**" if f["learned"] else
                                                          "**no**: every verdict below is inconclusive")],
                            f["reference"]))
+        samples = reference_samples(suite, records, path) if path is not None else None
+        if samples is not None:
+            out.append(samples)
     if f["verdict_rows"] is not None:
         out.append(Section("table", "The paper's claims: verdicts", [f"scale `{scale}`", *rule_caption(suite)],
                            f["verdict_rows"]))
@@ -244,7 +275,7 @@ def write_suite_report(suite: Any, scale: str, records: list, path: Path, invoca
     head = header(suite, scale, records, list(invocations), planned)
     sections = compute_sections(suite, scale, records, path, registry, references)
     if verdicts is None:
-        verdicts = finding_sections(suite, scale, records, list(references))
+        verdicts = finding_sections(suite, scale, records, list(references), path)
     write_atomic(path, render_markdown(head, sections, list(verdicts)))
     if html:
         from ganzoo.report.html import write_index, write_suite_page
