@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=500, help="candidate budgets: every this many G steps")
     ap.add_argument("--tolerance", type=float, default=0.05)
     ap.add_argument("--plot", type=Path, default=None, help="write FID and IS against the step here")
+    ap.add_argument("--budget", type=int, default=None, help="mark the scale's chosen budget on the plot")
     args = ap.parse_args()
     runs = [(d, *read_run(d)) for d in args.runs if (d / "config.json").exists()]
     for d, name, rows in runs:
@@ -71,6 +72,8 @@ def main() -> None:
                 pts = [(s, r[key]) for s, r in rows.items() if key in r]
                 if pts:
                     ax.plot(*zip(*pts), marker=".", label=name)
+            if args.budget:
+                ax.axvline(args.budget, color="grey", linestyle="--", linewidth=1)
             ax.set_xlabel("G step")
             ax.set_title(key)
             if key == "fid":
