@@ -348,7 +348,7 @@ class BenchSummary:
 def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
               results_dir: Path | None, extra_set: dict | None = None, seeds: list[int] | None = None,
               progress: bool = True, only: dict[str, list[str]] | None = None,
-              from_export: Path | None = None) -> BenchSummary:
+              from_export: Path | list[Path] | None = None) -> BenchSummary:
     """Run every unfinished run of ``suite`` at ``scale`` (or of the settings ``only`` selects) and
     regenerate its tables from every run of the store.
 
@@ -371,10 +371,13 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
     keys = [r.key for r in runs]
     by_key = {r.key: r for r in runs}
     imported = unmatched = 0
-    if from_export is not None:  # continue a suite another machine (or session) left off
+    for path in [from_export] if isinstance(from_export, (str, Path)) else (from_export or []):
+        # continue a suite another machine (or session) left off, or take its runs from another suite
         from ganzoo.export import import_export
 
-        imported, unmatched = import_export(from_export, store, suite.name, scale, out, set(keys))
+        got = import_export(Path(path), store, suite.name, scale, out,
+                            {r.key: (r.setting, r.seed, r.config.to_json()) for r in runs})
+        imported, unmatched = imported + got[0], unmatched + got[1]
     skipped = sum(store.status(k) in DONE for k in keys)
     sweep = ({**suite.sweep.model_dump(), **suite.scale(scale).sweep} if suite.sweep is not None else None)
     counts = {"finished": 0, "diverged": 0, "failed": 0, "interrupted": 0, "running": 0}

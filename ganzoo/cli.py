@@ -316,15 +316,17 @@ def _parse_only(items: tuple[str, ...]) -> dict[str, list[str]] | None:
 @click.option("--results", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Where the markdown tables and plots go.")
 @click.option("--from-export", "from_export", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              default=None, metavar="RUNS.JSONL",
-              help="Continue from a results export (results/<suite>.runs.jsonl): its finished runs are "
-                   "taken into the store and not trained again.")
+              multiple=True, metavar="RUNS.JSONL",
+              help="Continue from a results export (results/<suite>.runs.jsonl; repeatable): its finished "
+                   "runs with this bench's configs, of this suite or another, are taken into the store "
+                   "and not trained again.")
 @click.option("--dry-run", is_flag=True, help="List the runs and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def bench(suite_name: str, scale: str, executor: str, workers: int | None, address: str | None,
           dataset: str | None, data_root: Path | None, seeds: str | None, steps: int | None,
-          overrides: tuple[str, ...], only: tuple[str, ...], out: Path, results: Path, from_export: Path | None, dry_run: bool,
+          overrides: tuple[str, ...], only: tuple[str, ...], out: Path, results: Path,
+          from_export: tuple[Path, ...], dry_run: bool,
           quiet: bool) -> None:
     """Run a benchmark suite and write its comparison tables (finished runs are never redone).
 
@@ -379,7 +381,7 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
     ex = make_executor(executor, reg, workers or sc.workers, address)
     try:
         summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet,
-                            only=selected, from_export=from_export)
+                            only=selected, from_export=list(from_export))
     except KeyboardInterrupt:  # a third Ctrl-C/SIGTERM: abandoned; the runs resume from their checkpoints
         click.echo("stopped at once; run the same command to resume", err=True)
         sys.exit(preempt.exit_status())
@@ -387,8 +389,8 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
                f"{summary.finished} finished, {summary.diverged} diverged, {summary.failed} failed"
                + (f", {summary.interrupted} interrupted" if summary.interrupted else "")
                + f") in {summary.seconds / 60:.1f} min -> {summary.report}")
-    if from_export is not None:
-        click.echo(f"{summary.imported} finished run(s) taken from {from_export}"
+    if from_export:
+        click.echo(f"{summary.imported} finished run(s) taken from {', '.join(map(str, from_export))}"
                    + (f"; {summary.unmatched} of its runs have other configs than this bench's and were "
                       "not taken" if summary.unmatched else ""))
     if summary.elsewhere:

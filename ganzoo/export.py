@@ -125,22 +125,25 @@ def load_export(path: Path, store_path: str | Path = ":memory:") -> tuple[Store,
 
 
 def import_export(path: Path, store: Store, suite: str, scale: str, out: Path,
-                  keys: set[str]) -> tuple[int, int]:
+                  runs: dict[str, tuple[dict, int, str]]) -> tuple[int, int]:
     """Merge an export's done (finished or diverged) runs into ``store``, so a bench continues a
     suite where the export left off, on another machine or in a later session.
 
-    Runs the store already has as done are kept as they are, as are its real-data references;
-    interrupted or failed runs of the export are not imported (they train again from the start: an
-    export has no checkpoints). The export's invocations come along so the report's wall-time
-    figures cover every machine the suite ran on. Only runs whose config hash is in ``keys`` (the
-    bench's runs) are imported: a run of an export written for other configs (another scale, an older
-    suite file) is not one of this suite's runs. Returns (imported, done runs not matching ``keys``).
+    ``runs`` maps the bench's run keys (config hashes) to (setting, seed, config JSON). Only runs of
+    the export whose key is among them are taken, under the bench's own setting: a run is its
+    config, so the export may be of another suite that trains the same config (the robustness
+    grid's reference is a setting of selfmod-where), while a run written for other configs (another
+    scale, an older suite file) is not one of this bench's runs and is counted, not taken.
+
+    Runs the store already has as done are kept as they are; interrupted or failed runs of the export
+    are not taken (they train again from the start: an export has no checkpoints). From an export
+    of this very suite and scale, the invocations (for the report's wall-time figures) and the
+    real-data references come along too. Returns (imported, done runs not among ``runs``).
     """
     from ganzoo.store import DONE
 
     got_suite, got_scale, lines = read_export(path)
-    if (got_suite, got_scale) != (suite, scale):
-        raise GanzooError(f"{path}: an export of {got_suite} [{got_scale}], not of {suite} [{scale}]")
+    same = (got_suite, got_scale) == (suite, scale)
     have = {(round(started, 3), executor) for started, _, executor, _ in store.invocations(suite, scale)}
     known = {r["key"]: r for r in store.records(suite, scale)}
     refs = {r["metric"] for r in store.references(suite, scale)}
@@ -148,20 +151,22 @@ def import_export(path: Path, store: Store, suite: str, scale: str, out: Path,
     for line in lines:
         kind = line["kind"]
         if kind == "invocation":
-            if (round(line["started"], 3), line["executor"]) not in have:
+            if same and (round(line["started"], 3), line["executor"]) not in have:
                 row = store.start_invocation(suite, scale, line["started"], line["executor"])
                 store.update_invocation(row, line["seconds"], line["ran"])
         elif kind == "reference":
-            if line["metric"] not in refs:
+            if same and line["metric"] not in refs:
                 store.add_reference(suite, scale, line["metric"], line["protocol_hash"], line["value"],
                                     line.get("protocol") or {})
         elif line["status"] not in DONE:
             continue
-        elif line["key"] not in keys:
+        elif line["key"] not in runs:
             unmatched += 1
         elif store.status(line["key"]) not in DONE:
             if line["key"] in known and known[line["key"]]["status"] == "running":
                 continue  # another bench trains it right now: its own outcome wins
-            _add_run(store, suite, scale, line, str(Path(out) / "runs" / line["key"]))
+            setting, seed, config = runs[line["key"]]
+            _add_run(store, suite, scale, {**line, "setting": setting, "seed": seed, "config": json.loads(config)},
+                     str(Path(out) / "runs" / line["key"]))
             imported += 1
     return imported, unmatched

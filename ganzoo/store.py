@@ -198,6 +198,14 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(k, su, sc, json.dumps(st, sort_keys=True), seed, c, d, now)
                  for k, su, sc, st, seed, c, d in runs])
+            # A run with the same config is the same run, whichever suites list it (the reference
+            # setting of one suite is often a setting of another): a row added for a run another
+            # suite's row already has done takes its outcome, so both suites' reports show it.
+            self.db.execute(
+                "UPDATE runs SET (status, step, seconds, error) = (SELECT d.status, d.step, d.seconds, d.error "
+                "FROM runs d WHERE d.key = runs.key AND d.status IN ('finished', 'diverged') LIMIT 1) "
+                "WHERE status NOT IN ('finished', 'diverged') AND key IN "
+                "(SELECT key FROM runs WHERE status IN ('finished', 'diverged'))")
 
     def status(self, key: str) -> str | None:
         """A run's status; a run known under several suites is done when any of its rows is."""

@@ -249,3 +249,39 @@ def test_from_export_continues_a_suite_without_retraining(tmp_path, registry):
     fresh = run_suite(other, "smoke", tmp_path / "d", registry, LocalExecutor(registry), None,
                       progress=False, only={"method": ["bn"], "loss": ["ns"]}, from_export=exported)
     assert (fresh.imported, fresh.unmatched) == (0, 4)
+
+
+def test_from_export_takes_the_same_configs_from_another_suite(tmp_path, registry):
+    """A run is its config: another suite that trains the same configs takes them from this
+    suite's export under its own setting labels; the store marks them done for both suites."""
+    from ganzoo.export import export_path
+
+    suite = load_suite(tiny_suite(tmp_path, steps=4))
+    run_suite(suite, "smoke", tmp_path / "a", registry, LocalExecutor(registry), tmp_path / "ra",
+              progress=False, only={"method": ["bn"]})
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    text = TINY_SUITE.replace("STEPS", "4").replace('name = "tiny"', 'name = "tinyb"')
+    text = text.replace('''[[axes]]
+name = "loss"
+values = [{ label = "ns" }, { label = "hinge", set = { "loss.name" = "hinge" } }]
+''', "").replace('rows = ["loss"]', 'rows = ["method"]')
+    (other_dir / "tinyb.toml").write_text(text)
+    other = load_suite(other_dir / "tinyb.toml")
+    got = run_suite(other, "smoke", tmp_path / "b", registry, LocalExecutor(registry), None, progress=False,
+                    from_export=[export_path(tmp_path / "ra", "tiny", "smoke")])
+    assert (got.imported, got.unmatched) == (2, 2)  # ns-bn seeds 0 and 1; the hinge runs are not tinyb's
+    assert got.skipped == 2 and got.finished + got.diverged == 2  # only the self-modulated runs train
+    recs = Store(tmp_path / "b" / "store.sqlite").records("tinyb", "smoke")
+    assert sorted((r["setting"]["method"], r["seed"], r["status"] in ("finished", "diverged")) for r in recs) == [
+        ("bn", 0, True), ("bn", 1, True), ("selfmod", 0, True), ("selfmod", 1, True)]
+    assert all("loss" not in r["setting"] for r in recs)
+
+
+def test_a_run_listed_by_two_suites_in_one_store_is_done_for_both(tmp_path):
+    s = Store(tmp_path / "store.sqlite")
+    s.add_run("k", "A", "cpu", {"a": "1"}, 0, "{}", "")
+    s.set_status("k", "finished", 10, 1.0, None)
+    s.add_runs([("k", "B", "cpu", {"b": "1"}, 0, "{}", ""), ("j", "B", "cpu", {"b": "2"}, 0, "{}", "")])
+    assert [(r["key"], r["status"], r["step"]) for r in s.records("B", "cpu")] == [("k", "finished", 10),
+                                                                                   ("j", "pending", None)]
