@@ -57,7 +57,7 @@ def test_mode_coverage_grid(registry):
 
 def test_biggan_suites_expand(registry):
     abl = expand(find_suite("biggan-ablation", registry), "cpu", registry)
-    assert len(abl) == 18
+    assert len(abl) == 27  # 9 rows x 3 seeds
     by = {r.setting["row"]: r.config for r in abl if r.seed == 0}
     assert [by[k].train.batch_size for k in ("1: batch B", "2: batch 2B", "3: batch 4B", "4: batch 8B")] == [8, 16, 32, 64]
     assert by["5: + width x1.5"].model.params["ch"] == 12 and by["9: row 8 at width x1"].model.params["ch"] == 8
