@@ -125,7 +125,7 @@ def test_reference_criteria_on_every_seed():
     checks = reference_health(recs, h)
     assert [c.seed for c in checks] == [0, 1]
     assert checks[0].passed and not checks[1].passed
-    assert [ok for _, ok, _ in checks[1].checks] == [True, False]
+    assert [ok for _, ok, _ in checks[1].checks] == [True, True, False]  # finished, IS, converged
 
 
 def test_a_criterion_not_required_is_shown_but_does_not_decide_learned():
@@ -138,7 +138,7 @@ def test_a_criterion_not_required_is_shown_but_does_not_decide_learned():
     assert not reference_health(recs, strict)[0].passed
     check = reference_health(recs, lenient)[0]
     assert check.passed
-    name, ok, what = check.checks[1]
+    name, ok, what = check.checks[2]
     assert ok is False and "not required" in name and what == "best 25 before, 15 in the last quarter"
     # The required one still decides: a low IS fails whatever the optional criterion says.
     low = [rec({"arch": "resnet"}, 0, fid=15.0, is_=3.0, series=still_falling)]

@@ -377,7 +377,6 @@ def reference_health(records: Iterable[RunRecord | dict], health: Health) -> lis
                 checks.append((name, ok, _fmt(v) if v is not None else "none"))
             if not c.required:
                 optional.add(name)
-        if r.status != "finished":
-            checks.insert(0, ("run finished", False, r.status))
+        checks.insert(0, ("run finished", r.status == "finished", r.status))
         out.append(ReferenceCheck(r.seed, checks, frozenset(optional)))
     return out
