@@ -570,7 +570,10 @@ def write_report(suite: Suite, scale: str, store: Store, results_dir: Path, regi
     records = load_records(store, suite.name, scale)
     planned = None
     if registry is not None:  # the scale's whole grid, so a report of some of its runs says so
-        planned = len(_unique(expand(suite, scale, registry)))
+        try:
+            planned = len(_unique(expand(suite, scale, registry)))
+        except GanzooError:  # configs this registry cannot resolve (a plugin gone): report what there is
+            planned = None
     write_suite_report(suite, scale, records, path, store.invocations(suite.name, scale), registry=registry,
                        html=html, references=store.references(suite.name, scale), planned=planned)
     write_export(store, suite.name, scale, export_path(Path(results_dir), suite.name, scale),

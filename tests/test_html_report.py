@@ -70,3 +70,15 @@ def test_the_browser_check_catches_a_broken_image_and_link(tmp_path):
     assert sorted(result["bad"]) == ["broken image: missing.png", "broken image: ok.png",
                                      "broken link: gone.html", "broken link: index.html"]
     shutil.rmtree(tmp_path / "ok.png", ignore_errors=True)
+
+
+def test_markdown_in_cells_and_the_partial_note_render_as_html():
+    """Table cells carry the markdown's **bold** and `code` (a verdict, a metric name); the header's
+    partial-results blockquote is a warning paragraph, not a literal '>'."""
+    from ganzoo.report.html import header_html, table_html
+
+    t = table_html(["metric", "learned"], [["`fid2k@mnist-cnn/fid`", "**no**"], ["a < b", "yes"]])
+    assert "<code>fid2k@mnist-cnn/fid</code>" in t and "<b>no</b>" in t and "a &lt; b" in t
+    assert "**" not in t and "`" not in t
+    h = "".join(header_html(["# T", "", "> **Partial results:** 3 of 4 runs have not finished"]))
+    assert '<p class="warning"><b>Partial results:</b> 3 of 4' in h and "&gt;" not in h

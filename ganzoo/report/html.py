@@ -61,7 +61,9 @@ def page(title: str, body: list[str], up: bool = True) -> str:
 
 
 def table_html(headers: list[str], rows: list[list[str]], raw: bool = False) -> str:
-    cell = (lambda c: str(c)) if raw else esc
+    """A table; cells are markdown cell text (``code`` and **bold**, as in the .md) unless ``raw``
+    (HTML already)."""
+    cell = (lambda c: str(c)) if raw else (lambda c: inline(str(c)))
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "\n".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
@@ -163,6 +165,8 @@ def header_html(head: list[str]) -> list[str]:
             out.append(f"<h1>{inline(line[2:])}</h1>")
         elif line.startswith("- "):
             items.append(f"<li>{inline(line[2:])}</li>")
+        elif line.startswith("> "):  # a markdown blockquote: the partial-results note
+            out.append(f'<p class="warning">{inline(line[2:])}</p>')
         elif line.strip():
             out.append(f"<p>{inline(line)}</p>")
     return out + (["<ul>" + "".join(items) + "</ul>"] if items else [])
