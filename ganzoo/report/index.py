@@ -33,10 +33,10 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
 
     rows, tally = [], {"agrees": 0, "disagrees": 0, "inconclusive": 0, "not run": 0}
     for e in entries:
-        if e.records is None:
-            for c in e.suite.claims:
-                rows.append([e.suite.name, c.claim, "—", "—", "not run"])
-                tally["not run"] += 1
+        if e.records is None:  # one line for the suite: its claims are listed in its file
+            rows.append([e.suite.name, f"{len(e.suite.claims)} claims (see the suite file)", "—", "—",
+                         f"not run at this scale yet (0/{e.planned} runs)"])
+            tally["not run"] += len(e.suite.claims)
             continue
         f = findings(e.suite, e.records, e.references)
         done = sum(r.status in ("finished", "diverged") for r in e.records)
@@ -46,7 +46,7 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
             word = f"**{v.verdict}**" if v.verdict in (AGREES, DISAGREES) else v.verdict
             rows.append([e.suite.name, v.claim.claim, v.ours, v.statistic, f"{word} ({standing})"])
             tally[v.verdict if v.verdict in tally else "inconclusive"] += 1
-    notes = [", ".join(f"{k}: {n}" for k, n in tally.items()) + f" (of {len(rows)} claims)"]
+    notes = [", ".join(f"{k}: {n}" for k, n in tally.items()) + f" (of {sum(tally.values())} claims)"]
     return ["suite", "claim", "ours", "statistic", "verdict"], rows, notes
 
 
