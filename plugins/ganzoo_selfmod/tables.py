@@ -136,8 +136,9 @@ def _run_lines(records: list[dict], metric: str, value: str, mark: bool = True) 
 
 def _procedure_line(table: TableData, spread: bool = True) -> str:
     op = "min" if table.lower_is_better else "max"
-    return (f"ours: `{table.metric}` ({_value_words(table.value)}) per run; median over seeds per setting, "
-            f"then the {op} over {', '.join(table.minimize_over)} per row and column (the paper's procedure)"
+    best = (f", then the {op} over {', '.join(table.minimize_over)} per row and column (the paper's procedure)"
+            if table.minimize_over else " (each row and column is one setting)")
+    return (f"ours: `{table.metric}` ({_value_words(table.value)}) per run; median over seeds per setting{best}"
             + ("; [lo, hi] = range over the seeds of the winning setting" if spread else ""))
 
 
