@@ -13,7 +13,9 @@
 
 The resolved config of each run is kept too (the report's header reads the dataset, networks and
 evaluation from it). :func:`load_export` turns the file back into an in-memory :class:`Store`, so
-``ganzoo report`` on a fresh clone, with no ``runs/`` folder, renders exactly what the bench rendered.
+``ganzoo report`` on a fresh clone, with no ``runs/`` folder, renders exactly what the bench rendered;
+:func:`import_export` merges an export's finished runs into a bench's store (``ganzoo bench
+--from-export``), so a suite longer than one machine's session continues where it stopped.
 Torch-free.
 """
 
