@@ -554,6 +554,15 @@ def _unique(runs: Iterable[RunSpec]) -> list[RunSpec]:
     return out
 
 
+def planned_runs(suite: Suite, scale: str, registry: Any) -> int | None:
+    """How many runs the scale's whole grid has (so a report of some of them says so); None when
+    this registry cannot resolve the suite's configs (a hand-made suite, a plugin gone)."""
+    try:
+        return len(_unique(expand(suite, scale, registry)))
+    except GanzooError:
+        return None
+
+
 def report_path(results_dir: Path, suite: Suite, scale: str) -> Path:
     """``results/<suite>.md`` for the cpu scale (the one committed), ``<suite>-<scale>.md`` otherwise."""
     return results_dir / (f"{suite.name}.md" if scale == "cpu" else f"{suite.name}-{scale}.md")
@@ -568,12 +577,7 @@ def write_report(suite: Suite, scale: str, store: Store, results_dir: Path, regi
 
     path = report_path(Path(results_dir), suite, scale)
     records = load_records(store, suite.name, scale)
-    planned = None
-    if registry is not None:  # the scale's whole grid, so a report of some of its runs says so
-        try:
-            planned = len(_unique(expand(suite, scale, registry)))
-        except GanzooError:  # configs this registry cannot resolve (a plugin gone): report what there is
-            planned = None
+    planned = planned_runs(suite, scale, registry) if registry is not None else None
     write_suite_report(suite, scale, records, path, store.invocations(suite.name, scale), registry=registry,
                        html=html, references=store.references(suite.name, scale), planned=planned)
     write_export(store, suite.name, scale, export_path(Path(results_dir), suite.name, scale),

@@ -465,18 +465,18 @@ def _report_suite(suite_name: str, scale: str, out: Path, results: Path, html: b
 
 def _write_claims_index(scale: str, results: Path, reg) -> Path:
     """Every registered suite's claims with verdicts computed from its export at ``scale``."""
-    from ganzoo.bench import _unique
+    from ganzoo.bench import planned_runs
     from ganzoo.export import export_path, load_export
     from ganzoo.report import load_records
     from ganzoo.report.index import SuiteFindings, render_index, update_readme
-    from ganzoo.suite import expand, find_suite
+    from ganzoo.suite import find_suite
 
     entries = []
     for name in reg.names("suites"):
         suite = find_suite(name, reg)
         if scale not in suite.scales or not suite.claims:
             continue
-        planned = len(_unique(expand(suite, scale, reg)))
+        planned = planned_runs(suite, scale, reg) or 0
         exported = export_path(results, suite.name, scale)
         if not exported.exists():
             entries.append(SuiteFindings(suite, None, [], planned))
