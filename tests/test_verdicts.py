@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ganzoo.report.verdicts import (AGREES, DISAGREES, INCONCLUSIVE, Claim, Criterion, Health, bootstrap_diff,
-                             health_counts, reference_health, sign_test, verdicts)
+                             health_counts, reference_health, setting_sources, sign_test, verdicts)
 
 
 def rec(setting, seed, fid=None, is_=None, status="finished", series=None, extra=None):
@@ -65,6 +65,66 @@ def test_difference_uses_a_bootstrap_interval_in_the_papers_direction():
     noisy = [rec({"row": "4"}, s, fid=f) for s, f in enumerate([10, 40, 25])]
     noisy += [rec({"row": "1"}, s, fid=f) for s, f in enumerate([12, 38, 26])]
     assert verdicts([claim], noisy)[0].verdict == INCONCLUSIVE
+
+
+def test_difference_compares_within_strata_and_refuses_an_unbalanced_grid():
+    # selfmod-where, partial: all-layers ran on SNDCGAN only, BN on both architectures. ResNet's FID
+    # is far lower than SNDCGAN's, so pooling would credit "bn" with ResNet's advantage.
+    claim = Claim(id="w", claim="every layer beats BN", paper="Fig. 2", metric="fid", value="final",
+                  test="difference", a={"method": "all-layers"}, b={"method": "bn"})
+    sndcgan = [rec({"arch": "sndcgan", "method": m}, s, fid=f + 0.1 * s)
+               for m, f in (("all-layers", 40.0), ("bn", 45.0)) for s in range(3)]
+    resnet_bn = [rec({"arch": "resnet", "method": "bn"}, s, fid=10.0 + 0.1 * s) for s in range(3)]
+    (v,) = verdicts([claim], sndcgan + resnet_bn)
+    assert v.verdict == INCONCLUSIVE
+    assert v.ours == "unbalanced: 0 all-layers vs 3 bn runs in arch resnet"
+    # Pooled, the same runs would have read as a significant 'disagrees' (40 vs 27.5).
+    _, lo, _ = bootstrap_diff([40.0, 40.1, 40.2], [45.0, 45.1, 45.2, 10.0, 10.1, 10.2])
+    assert lo > 0
+    # Within the SNDCGAN stratum alone, all-layers is 5 lower on every seed: agrees.
+    (v,) = verdicts([claim], sndcgan)
+    assert v.verdict == AGREES and v.detail["diff"] == pytest.approx(-5.0)
+    # Complete grid: the mean of the per-architecture differences (-5 and -1), not of pooled means.
+    resnet_all = [rec({"arch": "resnet", "method": "all-layers"}, s, fid=9.0 + 0.1 * s) for s in range(3)]
+    (v,) = verdicts([claim], sndcgan + resnet_bn + resnet_all)
+    assert v.verdict == AGREES and v.detail["strata"] == 2
+    assert v.detail["diff"] == pytest.approx(-3.0) and v.detail["lo"] <= -3.0 <= v.detail["hi"]
+    assert "the mean of 2 strata (arch resnet; arch sndcgan)" in v.ours
+
+
+def test_a_tag_is_a_label_of_its_axis_not_a_stratum():
+    # selfmod-conditional: variants carry method/conditioning tags; comparing two variants must not
+    # ask their tags to match (they never do), and a claim on a tag must not stratify by its axis.
+    class V:
+        def __init__(self, label, **tags):
+            self.label, self.group, self.tags = label, None, tags
+
+    class A:
+        name = "variant"
+        values = [V("g-base", method="baseline", conditioning="g"), V("g-sm", method="selfmod", conditioning="g"),
+                  V("u-base", method="baseline", conditioning="u"), V("u-sm", method="selfmod", conditioning="u")]
+
+    sources = setting_sources([A])
+    assert sources == {"variant": "variant", "variant.group": "variant", "method": "variant",
+                       "conditioning": "variant"}
+    offsets = {"g-base": 20.0, "g-sm": 18.0, "u-base": 30.0, "u-sm": 28.0}
+    recs = [rec({"variant": v.label, **v.tags}, s, fid=offsets[v.label] + 0.1 * s) for v in A.values for s in range(3)]
+    by_variant = Claim(id="g", claim="self-mod lowers FID of the G-conditional GAN", paper="T4", metric="fid",
+                       test="difference", a={"variant": "g-sm"}, b={"variant": "g-base"})
+    (v,) = verdicts([by_variant], recs, sources=sources)
+    assert v.verdict == AGREES and v.detail["strata"] == 1
+    (v,) = verdicts([by_variant], recs)  # without sources, the tags would split every run into its own stratum
+    assert v.verdict == INCONCLUSIVE and v.ours.startswith("unbalanced")
+    # A claim on a tag compares within the axis's other tags: self-mod against baseline per conditioning.
+    by_tag = Claim(id="m", claim="self-mod lowers FID", paper="T4", metric="fid", test="paired-sign",
+                   axis="method", baseline="baseline", treatment="selfmod")
+    (v,) = verdicts([by_tag], recs, sources=sources)
+    assert (v.detail["wins"], v.detail["losses"]) == (2, 0)
+    on_tag = Claim(id="p", claim="self-mod lowers FID", paper="T4", metric="fid", test="difference",
+                   a={"method": "selfmod"}, b={"method": "baseline"})
+    (v,) = verdicts([on_tag], recs, sources=sources)
+    assert v.detail["strata"] == 2 and v.detail["diff"] == pytest.approx(-2.0)
+    assert "conditioning g; conditioning u" in v.ours
 
 
 def test_bootstrap_interval_contains_the_difference_and_is_seeded():

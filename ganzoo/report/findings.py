@@ -14,7 +14,7 @@ from typing import Any
 from ganzoo.report.kinds import Rows
 from ganzoo.report.records import RunRecord
 from ganzoo.report.verdicts import (AGREES, DISAGREES, INCONCLUSIVE, Verdict, health_counts, reference_health,
-                                    verdicts)
+                                    setting_sources, verdicts)
 
 
 def _fmt(v: float | None) -> str:
@@ -93,7 +93,8 @@ def rule_caption(suite: Any) -> list[str]:
             f"{100 * (1 - a):.0f}% bootstrap interval ({suite.verdicts.bootstrap:,} resamples, seed "
             f"{suite.verdicts.seed}) excludes 0",
             "tests: paired-sign = exact two-sided sign test over paired settings (medians over seeds, ties "
-            "left out); difference = mean(a) - mean(b) over runs; trend = Spearman's rank correlation over runs",
+            "left out); difference = mean(a) - mean(b) within strata (runs alike on every other axis), averaged "
+            "over strata, inconclusive when a stratum lacks either group; trend = Spearman's rank correlation over runs",
             "when the reference setting did not learn on every seed, every verdict is inconclusive"]
 
 
@@ -123,7 +124,8 @@ def findings(suite: Any, records: list[RunRecord], references: list[dict[str, An
     """Everything this module computes, for the markdown and HTML renderers and the results index."""
     ref_rows, learned = reference_rows(suite, records)
     health, total = health_rows(suite, records)
-    results = verdicts(suite.claims, records, suite.verdicts, reference_learned=learned)
+    results = verdicts(suite.claims, records, suite.verdicts, reference_learned=learned,
+                       sources=setting_sources(suite.axes))
     warning = None
     counted = total["runs"]
     if counted and total["collapsed"] * 2 > counted:

@@ -9,9 +9,13 @@ verdict (``[verdicts] alpha``). Three tests cover the papers' tables:
 * ``paired-sign``: settings that differ only in ``axis`` (``baseline`` vs ``treatment``), each side the
   median over seeds; wins and losses of the treatment, ties dropped; an exact two-sided sign test
   (binomial, p = 1/2). The self-modulation paper's "better in 86% of paired settings".
-* ``difference``: two groups of runs (``a`` and ``b``, each a selection of axis labels); the
-  difference of their means, ``mean(a) - mean(b)``, with a seeded percentile bootstrap 95% interval
-  (runs resampled within each group). "A larger batch lowers FID", "mb stddev raises mode coverage".
+* ``difference``: two groups of runs (``a`` and ``b``, each a selection of axis labels), compared
+  within strata: runs that share their labels on every other axis (``arch = resnet``, ...). The
+  statistic is the mean over strata of ``mean(a) - mean(b)`` in the stratum, with a seeded
+  percentile bootstrap 95% interval (runs resampled within each stratum and group). A stratum with
+  runs of one group only makes the claim ``inconclusive`` (unbalanced): pooling it would compare
+  architectures, not the claim's labels. "A larger batch lowers FID", "mb stddev raises mode
+  coverage".
 * ``trend``: Spearman's rank correlation between a run's position in an ordered axis (or its
   truncation threshold) and its value, over all runs, with its two-sided p. "SWD falls from (a) to
   (g)", "truncation raises IS".
@@ -135,12 +139,25 @@ def _series(record: RunRecord, key: str) -> list[tuple[int, float]]:
 def bootstrap_diff(a: list[float], b: list[float], n: int = 10_000, seed: int = 0,
                    level: float = 0.95) -> tuple[float, float, float]:
     """mean(a) - mean(b) and its percentile bootstrap interval (each group resampled on its own)."""
+    return stratified_diff([(a, b)], n, seed, level)
+
+
+def stratified_diff(strata: list[tuple[list[float], list[float]]], n: int = 10_000, seed: int = 0,
+                    level: float = 0.95) -> tuple[float, float, float]:
+    """The mean over strata of mean(a) - mean(b), and its percentile bootstrap interval.
+
+    Each (stratum, group) cell is resampled on its own, so the strata keep their weights; with one
+    stratum this is the plain two-group bootstrap of :func:`bootstrap_diff`.
+    """
     rng = random.Random(seed)
-    diffs = sorted(statistics.fmean(rng.choices(a, k=len(a))) - statistics.fmean(rng.choices(b, k=len(b)))
-                   for _ in range(n))
+
+    def diff(pick) -> float:
+        return statistics.fmean(statistics.fmean(pick(a)) - statistics.fmean(pick(b)) for a, b in strata)
+
+    diffs = sorted(diff(lambda xs: rng.choices(xs, k=len(xs))) for _ in range(n))
     lo = diffs[int(math.floor((1 - level) / 2 * (n - 1)))]
     hi = diffs[int(math.ceil((1 + level) / 2 * (n - 1)))]
-    return statistics.fmean(a) - statistics.fmean(b), lo, hi
+    return diff(lambda xs: xs), lo, hi
 
 
 def trend_test(x: list[float], y: list[float]) -> tuple[float | None, float | None]:
@@ -172,16 +189,16 @@ def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:.3e}"
 
 
-def _paired(claim: Claim, records: list[RunRecord], rule: VerdictRule) -> Verdict:
+def _paired(claim: Claim, records: list[RunRecord], rule: VerdictRule, sources: dict[str, str]) -> Verdict:
     groups: dict[tuple, dict[str, list[float]]] = {}
+    compared = _compared([claim.axis], sources)
     for r in records:
         s = r.setting
         side = s.get(claim.axis)
         v = run_value(r, claim.metric, claim.value)
         if side not in (claim.baseline, claim.treatment) or v is None:
             continue
-        rest = tuple(sorted((k, val) for k, val in s.items() if k != claim.axis and not k.startswith(claim.axis + ".")))
-        groups.setdefault(rest, {}).setdefault(side, []).append(v)
+        groups.setdefault(_stratum(r, compared), {}).setdefault(side, []).append(v)
     wins = losses = ties = 0
     for sides in groups.values():
         if claim.baseline not in sides or claim.treatment not in sides:
@@ -204,22 +221,70 @@ def _paired(claim: Claim, records: list[RunRecord], rule: VerdictRule) -> Verdic
                    {"wins": wins, "losses": losses, "ties": ties, "p": p})
 
 
-def _difference(claim: Claim, records: list[RunRecord], rule: VerdictRule) -> Verdict:
-    a = [v for r in records if _matches(r, claim.a) and (v := run_value(r, claim.metric, claim.value)) is not None]
-    b = [v for r in records if _matches(r, claim.b) and (v := run_value(r, claim.metric, claim.value)) is not None]
+def _source(name: str, sources: dict[str, str]) -> str:
+    """The axis a setting name comes from: itself for an axis, ``arch`` for ``arch.group``, a tag's axis."""
+    return sources.get(name, name.split(".", 1)[0])
+
+
+def _compared(names: Iterable[str], sources: dict[str, str]) -> set[str]:
+    """The setting names a comparison of ``names`` lets differ: the names, and the labels they come from.
+
+    Naming an axis (or its group) lets its labels, group and tags differ. Naming a tag lets its axis's
+    label and group differ too, but keeps the axis's other tags as strata: a claim on ``method`` over
+    variants tagged ``method`` and ``conditioning`` compares within each conditioning.
+    """
+    out: set[str] = set()
+    for name in names:
+        src = _source(name, sources)
+        out |= {name, src, f"{src}.group"}
+        if name in (src, f"{src}.group"):
+            out |= {k for k, v in sources.items() if v == src}
+    return out
+
+
+def _stratum(record: RunRecord, compared: set[str]) -> tuple:
+    """The record's labels on every setting name the comparison holds fixed."""
+    return tuple(sorted((k, v) for k, v in record.setting.items() if k not in compared))
+
+
+def _difference(claim: Claim, records: list[RunRecord], rule: VerdictRule,
+                sources: dict[str, str]) -> Verdict:
+    compared = _compared((*claim.a, *claim.b), sources)
+    cells: dict[tuple, tuple[list[float], list[float]]] = {}
+    for r in records:
+        v = run_value(r, claim.metric, claim.value)
+        if v is None:
+            continue
+        for side, select in enumerate((claim.a, claim.b)):
+            if _matches(r, select):
+                cells.setdefault(_stratum(r, compared), ([], []))[side].append(v)
     name_a = ", ".join(claim.a.values())
     name_b = ", ".join(claim.b.values())
-    if len(a) < 3 or len(b) < 3:  # fewer resamples than that give an interval in name only
-        return Verdict(claim, f"{len(a)} and {len(b)} runs with a value", "needs 3 runs per group",
-                       INCONCLUSIVE, len(a) + len(b))
-    d, lo, hi = bootstrap_diff(a, b, rule.bootstrap, rule.seed, 1 - rule.alpha)
-    ours = (f"{claim.metric} {_fmt(statistics.fmean(a))} ({name_a}, {len(a)} runs) vs "
-            f"{_fmt(statistics.fmean(b))} ({name_b}, {len(b)} runs)")
+    n_a, n_b = (sum(len(c[i]) for c in cells.values()) for i in (0, 1))
+    lopsided = [(s, c) for s, c in sorted(cells.items()) if not (c[0] and c[1])]
+    if lopsided:
+        parts = [f"{len(a)}" + (f" {name_a}" if i == 0 else "") + f" vs {len(b)}" + (f" {name_b} runs" if i == 0 else "")
+                 + (" in " + ", ".join(f"{k} {v}" for k, v in s) if s else "") for i, (s, (a, b)) in enumerate(lopsided)]
+        return Verdict(claim, "unbalanced: " + "; ".join(parts), "needs both groups in every stratum",
+                       INCONCLUSIVE, n_a + n_b)
+    if n_a < 3 or n_b < 3:  # fewer resamples than that give an interval in name only
+        return Verdict(claim, f"{n_a} and {n_b} runs with a value", "needs 3 runs per group",
+                       INCONCLUSIVE, n_a + n_b)
+    strata = [cells[s] for s in sorted(cells)]
+    d, lo, hi = stratified_diff(strata, rule.bootstrap, rule.seed, 1 - rule.alpha)
+    mean_a = statistics.fmean(statistics.fmean(a) for a, _ in strata)
+    mean_b = statistics.fmean(statistics.fmean(b) for _, b in strata)
+    ours = (f"{claim.metric} {_fmt(mean_a)} ({name_a}, {n_a} runs) vs "
+            f"{_fmt(mean_b)} ({name_b}, {n_b} runs)")
+    if len(strata) > 1:
+        ours += (f"; the mean of {len(strata)} strata (" + "; ".join(", ".join(f"{k} {v}" for k, v in s)
+                                                                for s in sorted(cells)) + ")")
     significant = lo > 0 or hi < 0
     paper_direction = (hi < 0) if claim.better == "lower" else (lo > 0)
     level = round(100 * (1 - rule.alpha))
     return Verdict(claim, ours, f"difference {_fmt(d)}, {level}% bootstrap CI [{_fmt(lo)}, {_fmt(hi)}]",
-                   _rule(significant, paper_direction), len(a) + len(b), {"diff": d, "lo": lo, "hi": hi})
+                   _rule(significant, paper_direction), n_a + n_b,
+                   {"diff": d, "lo": lo, "hi": hi, "strata": len(strata)})
 
 
 def _truncation_points(record: RunRecord, key: str) -> list[tuple[float, float]]:
@@ -234,7 +299,7 @@ def _truncation_points(record: RunRecord, key: str) -> list[tuple[float, float]]
     return out
 
 
-def _trend(claim: Claim, records: list[RunRecord], rule: VerdictRule) -> Verdict:
+def _trend(claim: Claim, records: list[RunRecord], rule: VerdictRule, sources: dict[str, str]) -> Verdict:
     xs, ys = [], []
     if claim.over == "axis":
         rank = {label: i for i, label in enumerate(claim.order)}
@@ -264,13 +329,34 @@ def _trend(claim: Claim, records: list[RunRecord], rule: VerdictRule) -> Verdict
 TESTS = {"paired-sign": _paired, "difference": _difference, "trend": _trend}
 
 
+def setting_sources(axes: Iterable[Any]) -> dict[str, str]:
+    """Every setting name of a suite's axes -> the axis it comes from (an axis, its group, its tags).
+
+    A tag (``conditioning = "p-cgan"`` on a ``variant`` value) is a label of its axis, not an axis
+    of its own: runs that differ in ``variant`` differ in its tags too, so a comparison of two
+    variants must not also ask their tags to match.
+    """
+    out: dict[str, str] = {}
+    for axis in axes:
+        out[axis.name] = out[f"{axis.name}.group"] = axis.name
+        for value in axis.values:
+            for tag in value.tags:
+                out.setdefault(tag, axis.name)
+    return out
+
+
 def verdicts(claims: Iterable[Claim], records: Iterable[RunRecord | dict], rule: VerdictRule = VerdictRule(),
-             reference_learned: bool = True) -> list[Verdict]:
-    """Every claim's verdict on the records; all ``inconclusive`` when the reference did not learn."""
+             reference_learned: bool = True, sources: dict[str, str] | None = None) -> list[Verdict]:
+    """Every claim's verdict on the records; all ``inconclusive`` when the reference did not learn.
+
+    ``sources`` (from :func:`setting_sources`) says which axis each setting name comes from; without
+    it, ``x.group`` comes from ``x`` and every other name is an axis of its own.
+    """
     records = coerce(records)
+    sources = sources or {}
     out = []
     for c in claims:
-        v = TESTS[c.test](c, [r for r in records if _matches(r, c.select)], rule)
+        v = TESTS[c.test](c, [r for r in records if _matches(r, c.select)], rule, sources)
         if not reference_learned and v.verdict != INCONCLUSIVE:
             v.detail["computed"] = v.verdict
             v.verdict = INCONCLUSIVE
