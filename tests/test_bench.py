@@ -29,7 +29,7 @@ model = { name = "sndcgan", params = { width = 0.0625, z_dim = 16 } }
 loss = { name = "non-saturating" }
 train = { g_steps = STEPS, batch_size = 16 }
 log = { log_every = 10, sample_every = 0, checkpoint_every = 5, n_samples = 4 }
-eval = { metrics = ["fid2k"], every = 10, extractor = "mnist-cnn", batch_size = 500 }
+eval = { metrics = ["fid2k"], every = EVERY, extractor = "mnist-cnn", batch_size = 500 }
 fast = { threads = 1 }
 [[axes]]
 name = "loss"
@@ -51,9 +51,10 @@ metric = "fid"
 """
 
 
-def tiny_suite(tmp_path: Path, steps: int = 20) -> Path:
+def tiny_suite(tmp_path: Path, steps: int = 20, every: int = 10) -> Path:
+    """The 8-run tiny suite; ``every``: G steps between evaluations (each one costs more than 10 steps)."""
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY_SUITE.replace("STEPS", str(steps)))
+    path.write_text(TINY_SUITE.replace("STEPS", str(steps)).replace("EVERY", str(every)))
     return path
 
 
@@ -130,7 +131,7 @@ def test_smoke_suite_end_to_end(tmp_path, registry):
 
 @pytest.mark.slow
 def test_sigkill_mid_suite_loses_and_redoes_nothing(tmp_path):
-    suite_file = tiny_suite(tmp_path, steps=60)
+    suite_file = tiny_suite(tmp_path, steps=60, every=30)
     cmd = [sys.executable, "-m", "ganzoo.cli", "bench", "--suite", str(suite_file), "--scale", "smoke",
            "--results", str(tmp_path / "results"), "--quiet"]
     out = tmp_path / "killed"

@@ -457,3 +457,35 @@ def test_splits_are_shuffled_not_class_ordered(name):
     for split in ("train", "test"):
         data = spec.load(spec.params(), DataRequest(8, split))
         assert len(set(data.labels[:100].tolist())) >= 8
+
+
+# -- resizing and the in-process cache ------------------------------------------------------------
+def test_resize_in_chunks_equals_resizing_at_once():
+    from torch.nn import functional as F
+
+    from ganzoo.data import resize_uint8
+
+    images = torch.randint(0, 256, (70, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    whole = F.interpolate(images.float(), size=(512, 512), mode="bilinear", align_corners=False)
+    expected = whole.round().clamp(0, 255).to(torch.uint8)
+    assert torch.equal(resize_uint8(images, 512), expected)  # 64 images a chunk at 512x512: two chunks
+    down = torch.randint(0, 256, (5, 3, 28, 28), dtype=torch.uint8)
+    expected = F.interpolate(down.float(), size=(16, 16), mode="bilinear", align_corners=False, antialias=True)
+    assert torch.equal(resize_uint8(down, 16), expected.round().clamp(0, 255).to(torch.uint8))
+
+
+def test_load_data_keeps_the_last_two_splits(registry):
+    from ganzoo.config import resolve
+    from ganzoo.data import load_data
+
+    def cfg(resolution):
+        return resolve({"data": {"name": "digits", "resolution": resolution}, "model": {"name": "sndcgan"},
+                        "loss": {"name": "hinge"}}, registry)
+
+    train = load_data(cfg(16), registry, "train")
+    assert load_data(cfg(16), registry, "train") is train
+    test = load_data(cfg(16), registry, "test")
+    assert test is not train and len(test) < len(train)
+    assert load_data(cfg(12), registry, "train").resolution == 12  # a third request evicts the oldest
+    again = load_data(cfg(16), registry, "train")
+    assert again is not train and torch.equal(again.images, train.images)
