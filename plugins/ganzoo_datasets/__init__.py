@@ -47,7 +47,7 @@ def register_datasets() -> list[DatasetSpec]:
             params=digits.StackedDigitsParams,
             labelled=True,
             description="stacked MNIST (or digits): three digits as R, G, B channels, 1000 modes, "
-                        "label 100*R + 10*G + B; train has `size` images, test size//5",
+                        "label 100*R + 10*G + B; each split has `size` images",
         ),
         DatasetSpec(
             name="cifar10",
