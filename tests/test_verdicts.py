@@ -154,8 +154,12 @@ def test_trend_over_truncation_thresholds():
         return rec({"ortho": "on"}, seed, extra=vals)
     claim = Claim(id="tr", claim="truncation raises IS", paper="Fig. 2", metric="is", better="higher",
                   test="trend", over="truncation")
+    # The run is the unit: 3 sweeps of 4 points each are 3 runs, too few for the sign test.
     (v,) = verdicts([claim], [sweep(s) for s in range(3)])
-    assert v.verdict == AGREES and v.detail["rho"] > 0
+    assert v.verdict == INCONCLUSIVE and v.n == 3 and v.detail["p"] == pytest.approx(0.25)
+    (v,) = verdicts([claim], [sweep(s) for s in range(6)])
+    assert v.verdict == AGREES and v.detail["rho"] == pytest.approx(1.0) and v.detail["p"] == pytest.approx(2 / 64)
+    assert "in the paper's direction in 6 of 6 runs" in v.ours
 
 
 def test_claims_reject_missing_fields():

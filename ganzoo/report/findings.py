@@ -94,7 +94,8 @@ def rule_caption(suite: Any) -> list[str]:
             f"{suite.verdicts.seed}) excludes 0",
             "tests: paired-sign = exact two-sided sign test over paired settings (medians over seeds, ties "
             "left out); difference = mean(a) - mean(b) within strata (runs alike on every other axis), averaged "
-            "over strata, inconclusive when a stratum lacks either group; trend = Spearman's rank correlation over runs",
+            "over strata, inconclusive when a stratum lacks either group; trend = Spearman's rank correlation over runs "
+            "(over truncation thresholds: rho per run, then a sign test over runs)",
             "when the reference setting did not learn on every seed, every verdict is inconclusive"]
 
 

@@ -16,9 +16,10 @@ verdict (``[verdicts] alpha``). Three tests cover the papers' tables:
   runs of one group only makes the claim ``inconclusive`` (unbalanced): pooling it would compare
   architectures, not the claim's labels. "A larger batch lowers FID", "mb stddev raises mode
   coverage".
-* ``trend``: Spearman's rank correlation between a run's position in an ordered axis (or its
-  truncation threshold) and its value, over all runs, with its two-sided p. "SWD falls from (a) to
-  (g)", "truncation raises IS".
+* ``trend``: Spearman's rank correlation between a run's position in an ordered axis and its
+  value, over all runs, with its two-sided p ("SWD falls from (a) to (g)"). Over truncation
+  thresholds ("truncation raises IS"), one Spearman rho per run (its sweep) and an exact sign test
+  over runs: the points of one sweep come from one model, so the run is the unit.
 
 The rule, stated in every results file: with ``alpha`` (default 0.05), a test significant in the
 paper's direction ``agrees``, significant against it ``disagrees``, anything else is
@@ -310,12 +311,8 @@ def _trend(claim: Claim, records: list[RunRecord], rule: VerdictRule, sources: d
                 xs.append(rank[label])
                 ys.append(v)
         along = f"along {claim.axis}: " + " -> ".join(claim.order)
-    else:  # tighter truncation = larger x
-        for r in records:
-            for psi, v in _truncation_points(r, claim.metric):
-                xs.append(-psi if psi != math.inf else -1e9)
-                ys.append(v)
-        along = "as the truncation threshold tightens"
+    else:
+        return _truncation_trend(claim, records, rule)
     rho, p = trend_test(xs, ys)
     if rho is None:
         return Verdict(claim, f"{len(ys)} values {along}", "too few distinct values", INCONCLUSIVE, len(ys))
@@ -324,6 +321,30 @@ def _trend(claim: Claim, records: list[RunRecord], rule: VerdictRule, sources: d
     ours = f"{claim.metric} {'rises' if rho > 0 else 'falls'} {along} ({len(ys)} values)"
     return Verdict(claim, ours, f"Spearman rho = {rho:+.2f}, p = {p:.3g}",
                    _rule(p < rule.alpha, (rho > 0) == grows), len(ys), {"rho": rho, "p": p})
+
+
+def _truncation_trend(claim: Claim, records: list[RunRecord], rule: VerdictRule) -> Verdict:
+    """Per run, Spearman's rho of the value against tightness (untruncated loosest); across runs,
+    an exact sign test on the direction. The points of one sweep come from one model and are not
+    independent draws: the run is the unit of replication, as in the paired test."""
+    along = "as the truncation threshold tightens"
+    rhos = []
+    for r in records:
+        points = _truncation_points(r, claim.metric)
+        rho, _ = trend_test([-psi if psi != math.inf else -1e9 for psi, _ in points], [v for _, v in points])
+        if rho is not None:
+            rhos.append(rho)
+    grows = (claim.better == "higher") == (claim.direction == "improves")
+    with_paper = sum(1 for rho in rhos if (rho > 0) == grows and rho != 0)
+    against = sum(1 for rho in rhos if (rho > 0) != grows and rho != 0)
+    p = sign_test(with_paper, against)
+    if p is None:
+        return Verdict(claim, f"{len(rhos)} runs with a sweep {along}", "no run with a trend", INCONCLUSIVE, 0)
+    median = statistics.median(rhos)
+    ours = (f"{claim.metric} {'rises' if median > 0 else 'falls'} {along} (median per-run rho "
+            f"{median:+.2f}; in the paper's direction in {with_paper} of {len(rhos)} runs)")
+    return Verdict(claim, ours, f"sign test over runs p = {p:.3g}", _rule(p < rule.alpha, with_paper > against),
+                   len(rhos), {"rho": median, "p": p, "wins": with_paper, "losses": against})
 
 
 TESTS = {"paired-sign": _paired, "difference": _difference, "trend": _trend}
