@@ -81,6 +81,12 @@ class TrainConfig(Strict):
         0, ge=0, description="unrolled GAN (Metz et al. 2017): G's loss is taken against D after this "
         "many differentiable Adam steps on fresh batches (0: off)",
     )
+    d_batch: Literal["separate", "joint"] = Field(
+        "separate", description="D sees reals and fakes in two calls (PGGAN's and StudioGAN's code, "
+        "DCGAN's 'separate minibatches') or in one call on their concatenation (compare_gan's, "
+        "BigGAN-PyTorch's). The same numbers unless D has batch norm, whose batch statistics then "
+        "span both, or minibatch statistics (minibatch stddev groups would mix reals and fakes)",
+    )
 
 
 class EMAConfig(Strict):
@@ -127,7 +133,7 @@ class FastConfig(Strict):
 
 
 # (section, field, default) of fields added after 0.1.0, omitted from RunConfig.hash at their default.
-LATER_FIELDS = (("train", "unroll", 0),)
+LATER_FIELDS = (("train", "unroll", 0), ("train", "d_batch", "separate"))
 
 
 class RunConfig(Strict):

@@ -57,12 +57,15 @@ def optimizer_state(D: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str,
 
 def unrolled_parameters(D: torch.nn.Module, opt: torch.optim.Optimizer, steps: int,
                         batch: Callable[[], tuple[Any, ...]], d_loss: Callable[..., torch.Tensor],
-                        ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+                        joint: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """D's parameters after ``steps`` differentiable Adam steps, and the copied buffers to use with them.
 
     ``batch()`` returns ``(real, y_real, fake, y_fake)`` with ``fake`` still attached to G's graph;
-    ``d_loss(d_real, d_fake)`` is the adversarial D loss.
+    ``d_loss(d_real, d_fake)`` is the adversarial D loss; ``joint``: D sees reals and fakes in one
+    call, as the training loop's D steps do with ``train.d_batch = "joint"``.
     """
+    from ganzoo.train.batches import discriminate
+
     group = opt.param_groups[0]
     lr, betas, eps = group["lr"], tuple(group["betas"]), group["eps"]
     # Fresh leaves: G's loss must not train D, only flow through D's unrolled updates.
@@ -71,8 +74,8 @@ def unrolled_parameters(D: torch.nn.Module, opt: torch.optim.Optimizer, steps: i
     state = optimizer_state(D, opt)
     for _ in range(steps):
         real, y_real, fake, y_fake = batch()
-        d_real = functional_call(D, (params, buffers), (real, y_real))
-        d_fake = functional_call(D, (params, buffers), (fake, y_fake))
+        d_real, d_fake = discriminate(lambda x, y: functional_call(D, (params, buffers), (x, y)),
+                                      real, y_real, fake, y_fake, joint)
         loss = d_loss(d_real.float(), d_fake.float())
         names = list(params)
         grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=True)

@@ -193,3 +193,39 @@ def test_fast_path_uses_fused_adam_and_resumes_bit_exactly(tmp_path, registry, m
     a, b = (checkpoint.load(tmp_path / d / "checkpoint.pt") for d in ("straight", "split"))
     assert a["D_opt"]["param_groups"][0]["fused"] is True
     assert_same_state(a, b)
+
+
+# -- D's batch: reals and fakes in two calls or one -----------------------------------------------
+def test_joint_d_batch_differs_only_through_batch_statistics():
+    from ganzoo.train.batches import discriminate
+
+    torch.manual_seed(0)
+    real, fake = torch.randn(8, 4) + 2, torch.randn(8, 4)
+    plain = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    bn = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 1))
+    for D, same in ((plain, True), (bn, False)):
+        call = lambda x, y: D(x)  # noqa: E731
+        two = discriminate(call, real, None, fake, None, joint=False)
+        one = discriminate(call, real, None, fake, None, joint=True)
+        assert [t.shape for t in one] == [t.shape for t in two] == [(8, 1), (8, 1)]
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(one, two)) == same
+    # With batch norm in D, separate batches are each normalised on their own: a D that only sees
+    # the shift between reals and fakes gives them the same logits, a joint batch tells them apart.
+    shift = torch.nn.Sequential(torch.nn.BatchNorm1d(4, affine=False), torch.nn.Linear(4, 1))
+    r, f = discriminate(lambda x, y: shift(x), real, None, real - 2, None, joint=False)
+    torch.testing.assert_close(r, f)
+    r, f = discriminate(lambda x, y: shift(x), real, None, real - 2, None, joint=True)
+    assert not torch.allclose(r, f)
+
+
+def test_d_batch_is_a_config_field_whose_default_keeps_the_run_hash(tmp_path, registry):
+    sep = resolve(tiny_raw(), registry)
+    joint = resolve(tiny_raw(train={**tiny_raw()["train"], "d_batch": "joint", "unroll": 1}), registry)
+    assert sep.train.d_batch == "separate"
+    data = json.loads(sep.to_json())  # the config as written before d_batch existed
+    del data["train"]["d_batch"]
+    assert resolve(data, registry).hash() == sep.hash() != joint.hash()
+    with pytest.raises(ConfigError):
+        resolve(tiny_raw(train={**tiny_raw()["train"], "d_batch": "both"}), registry)
+    res = train(joint, tmp_path / "joint", registry=registry, progress=False)  # with an unrolled G step
+    assert res.status == "finished" and res.step == 6

@@ -32,3 +32,16 @@ class Batches:
         """``n`` latents of the global batch (this process's share) and their fake labels."""
         z, y = self.st.latents.sample(n)
         return self.world.shard(z), self.world.shard(y)
+
+
+def discriminate(D: Any, real: torch.Tensor, y_real: torch.Tensor | None, fake: torch.Tensor,
+                 y_fake: torch.Tensor | None, joint: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's logits on reals and on fakes: two calls, or one on their concatenation (``train.d_batch``).
+
+    ``D`` is any callable ``D(x, y)`` (the module, or the unrolled D's functional call).
+    """
+    if not joint:
+        return D(real, y_real), D(fake, y_fake)
+    y = None if y_real is None else torch.cat([y_real, y_fake])
+    logits = D(torch.cat([real, fake]), y)
+    return logits[: len(real)], logits[len(real):]

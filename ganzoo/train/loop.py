@@ -23,7 +23,7 @@ from ganzoo.config import RunConfig, component_params
 from ganzoo.data import load_data
 from ganzoo.specs import RegContext
 from ganzoo.train import watch
-from ganzoo.train.batches import Batches
+from ganzoo.train.batches import Batches, discriminate
 from ganzoo.train.ema import update_ema
 from ganzoo.train.latents import LatentSampler
 from ganzoo.train.meter import LossMeter
@@ -78,6 +78,7 @@ def train(cfg: RunConfig, out: str | Path, *, registry: Any, resume: bool = Fals
     meter = LossMeter(prec.device, st.step, world)
     sv_warm: dict[str, dict] = {}
     autocast = prec.autocast
+    joint_d = cfg.train.d_batch == "joint"  # D's reals and fakes in one call (batch norm sees both)
 
     def enter_phase() -> tuple[Any, int]:
         """A growing run: set the level of detail; reset Adam when a fade starts or ends."""
@@ -109,7 +110,7 @@ def train(cfg: RunConfig, out: str | Path, *, registry: Any, resume: bool = Fals
             return real_u, y_real_u, G(z_u, y_u), y_u
 
         params, buffers = unrolled_parameters(D, D_opt, cfg.train.unroll, batch,
-                                              lambda a, b: loss.d_loss(a, b, loss_p))
+                                              lambda a, b: loss.d_loss(a, b, loss_p), joint=joint_d)
         return surrogate_logits(D, params, buffers, fake, y_fake)
 
     status, reading = "finished", None
@@ -129,8 +130,7 @@ def train(cfg: RunConfig, out: str | Path, *, registry: Any, resume: bool = Fals
                 with autocast():
                     with torch.no_grad():
                         fake = G(z, y_fake)
-                    d_real = D(real, y_real)
-                    d_fake = D(fake, y_fake)
+                    d_real, d_fake = discriminate(D, real, y_real, fake, y_fake, joint_d)
                 if schedule is not None:  # a Growing D sees its logits on reals (PGGAN's D noise)
                     D.observe_real(d_real.detach())
                 d_loss = loss.d_loss(d_real.float(), d_fake.float(), loss_p)
