@@ -262,7 +262,7 @@ def test_from_export_takes_the_same_configs_from_another_suite(tmp_path, registr
               progress=False, only={"method": ["bn"]})
     other_dir = tmp_path / "other"
     other_dir.mkdir()
-    text = TINY_SUITE.replace("STEPS", "4").replace('name = "tiny"', 'name = "tinyb"')
+    text = tiny_suite(tmp_path, steps=4).read_text().replace('name = "tiny"', 'name = "tinyb"')
     text = text.replace('''[[axes]]
 name = "loss"
 values = [{ label = "ns" }, { label = "hinge", set = { "loss.name" = "hinge" } }]

@@ -89,7 +89,7 @@ def test_difference_compares_within_strata_and_refuses_an_unbalanced_grid():
     (v,) = verdicts([claim], sndcgan + resnet_bn + resnet_all)
     assert v.verdict == AGREES and v.detail["strata"] == 2
     assert v.detail["diff"] == pytest.approx(-3.0) and v.detail["lo"] <= -3.0 <= v.detail["hi"]
-    assert "the mean of 2 strata (arch resnet; arch sndcgan)" in v.ours
+    assert "the mean of the differences in arch resnet (-1); arch sndcgan (-5)" in v.ours
 
 
 def test_a_tag_is_a_label_of_its_axis_not_a_stratum():
@@ -124,7 +124,7 @@ def test_a_tag_is_a_label_of_its_axis_not_a_stratum():
                    a={"method": "selfmod"}, b={"method": "baseline"})
     (v,) = verdicts([on_tag], recs, sources=sources)
     assert v.detail["strata"] == 2 and v.detail["diff"] == pytest.approx(-2.0)
-    assert "conditioning g; conditioning u" in v.ours
+    assert "conditioning g (-2); conditioning u (-2)" in v.ours
 
 
 def test_bootstrap_interval_contains_the_difference_and_is_seeded():

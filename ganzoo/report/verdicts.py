@@ -278,8 +278,9 @@ def _difference(claim: Claim, records: list[RunRecord], rule: VerdictRule,
     ours = (f"{claim.metric} {_fmt(mean_a)} ({name_a}, {n_a} runs) vs "
             f"{_fmt(mean_b)} ({name_b}, {n_b} runs)")
     if len(strata) > 1:
-        ours += (f"; the mean of {len(strata)} strata (" + "; ".join(", ".join(f"{k} {v}" for k, v in s)
-                                                                for s in sorted(cells)) + ")")
+        ours += "; the mean of the differences in " + "; ".join(
+            ", ".join(f"{k} {v}" for k, v in s) + f" ({statistics.fmean(a) - statistics.fmean(b):+.3g})"
+            for s, (a, b) in sorted(cells.items()))
     significant = lo > 0 or hi < 0
     paper_direction = (hi < 0) if claim.better == "lower" else (lo > 0)
     level = round(100 * (1 - rule.alpha))

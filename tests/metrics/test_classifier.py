@@ -62,11 +62,11 @@ def test_shipped_accuracy_on_the_mnist_test_split(registry, shipped):
 
 
 def test_predict_stacked_recovers_stacked_labels(registry, shipped):
-    data = _load(registry, "stacked-digits", "test", 32, size=2500)  # test split: 500 images
+    data = _load(registry, "stacked-digits", "test", 32, size=500)  # the test split has `size` images
     pred = predict_stacked(shipped, data.images)
     assert pred.shape == (500,) and pred.dtype == torch.int64
     assert (pred == data.labels).double().mean().item() > 0.90
-    low = _load(registry, "stacked-digits", "test", 16, size=2500)
+    low = _load(registry, "stacked-digits", "test", 16, size=500)
     assert torch.equal(low.labels, data.labels)
     assert (predict_stacked(shipped, low.images) == low.labels).double().mean().item() > 0.88
 
