@@ -28,6 +28,7 @@ h1{font-size:1.5em}h2{font-size:1.25em;border-bottom:1px solid #ddd;padding-bott
 h3{font-size:1.05em;margin-top:1.4em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1em;display:block;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;white-space:nowrap}
+td{white-space:normal;max-width:30em}
 th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}
 ul.caption{font-size:.85em;color:#444;margin:.3em 0}
 code{background:#f3f3f3;padding:0 .2em;border-radius:3px;font-size:.95em}
