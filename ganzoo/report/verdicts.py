@@ -264,8 +264,11 @@ def _difference(claim: Claim, records: list[RunRecord], rule: VerdictRule,
     n_a, n_b = (sum(len(c[i]) for c in cells.values()) for i in (0, 1))
     lopsided = [(s, c) for s, c in sorted(cells.items()) if not (c[0] and c[1])]
     if lopsided:
-        parts = [f"{len(a)}" + (f" {name_a}" if i == 0 else "") + f" vs {len(b)}" + (f" {name_b} runs" if i == 0 else "")
-                 + (" in " + ", ".join(f"{k} {v}" for k, v in s) if s else "") for i, (s, (a, b)) in enumerate(lopsided)]
+        parts = []
+        for i, (s, (a, b)) in enumerate(lopsided):  # the group names once, on the first stratum
+            first, second = (f" {name_a}", f" {name_b} runs") if i == 0 else ("", "")
+            where = " in " + ", ".join(f"{k} {v}" for k, v in s) if s else ""
+            parts.append(f"{len(a)}{first} vs {len(b)}{second}{where}")
         return Verdict(claim, "unbalanced: " + "; ".join(parts), "needs both groups in every stratum",
                        INCONCLUSIVE, n_a + n_b)
     if n_a < 3 or n_b < 3:  # fewer resamples than that give an interval in name only
