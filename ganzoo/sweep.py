@@ -10,10 +10,12 @@ tables can rebuild the curve; the real data's score (``data_metric``) is stored 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
-from ganzoo.metrics import EvalSettings, evaluate
+from ganzoo.metrics import EvalSettings, evaluate_generator
 
 
 def sweep_name(metric: str, truncation: float | None) -> str:
@@ -30,24 +32,31 @@ def parse_sweep_name(name: str) -> tuple[str, float | None] | None:
 
 
 def run_sweep(run_dir: str | Path, sweep: dict[str, Any], step: int, registry: Any) -> list[dict]:
-    """Evaluate ``run_dir``'s checkpoint at every threshold; result dicts as the benchmark store keeps them."""
-    from ganzoo.checkpoint import config_of, load
-    from ganzoo.config import resolve
+    """Evaluate ``run_dir``'s checkpoint at every threshold; result dicts as the benchmark store keeps them.
 
-    ckpt = Path(run_dir) / "checkpoint.pt"
-    cfg = resolve(config_of(load(ckpt)), registry)
-    base = EvalSettings(extractor=cfg.eval.extractor, bn=sweep.get("bn", "standing"), seed=cfg.eval.seed,
-                        batch_size=cfg.eval.batch_size, progress=False)
+    The checkpoint is read once; each threshold gets a fresh copy of its G, so standing statistics
+    computed at one threshold never leak into the next.
+    """
+    from ganzoo.train.networks import load_generator
+
+    base = EvalSettings(extractor="", bn=sweep.get("bn", "standing"), progress=False)
+    G, cfg, info, which = load_generator(Path(run_dir) / "checkpoint.pt", registry,
+                                         use_ema=base.generator == "ema", device=base.device)
+    base = dataclasses.replace(base, extractor=cfg.eval.extractor, seed=cfg.eval.seed,
+                               batch_size=cfg.eval.batch_size, generator=which)
+
+    def results(metrics: list[str], settings: EvalSettings) -> list:
+        return evaluate_generator(copy.deepcopy(G), cfg, info, metrics, settings, registry)
+
     out = []
     thresholds = ([None] if sweep.get("untruncated", True) else []) + list(sweep["truncation"])
     for psi in thresholds:
-        settings = EvalSettings(**{**base.__dict__, "truncation": psi})
-        for r in evaluate(ckpt, list(sweep["metrics"]), settings, registry):
+        for r in results(list(sweep["metrics"]), dataclasses.replace(base, truncation=psi)):
             for key, value in r.values.items():
                 out.append({"metric": f"{sweep_name(r.name, psi)}/{key}", "protocol_hash": r.protocol_hash,
                             "best": value, "best_step": step, "final": value})
     if sweep.get("data_metric"):
-        for r in evaluate(ckpt, [sweep["data_metric"]], base, registry):
+        for r in results([sweep["data_metric"]], base):
             for key, value in r.values.items():
                 out.append({"metric": f"{r.name}~data/{key}", "protocol_hash": r.protocol_hash,
                             "best": value, "best_step": step, "final": value})

@@ -488,6 +488,27 @@ def test_crippled_discriminators_size():
     assert set(CRIPPLED_D) == {"K/4", "K/2"}
     with pytest.raises(pydantic.ValidationError):
         PGGANParams(d_preset="K/2", d_width=0.5)
+    with pytest.raises(pydantic.ValidationError):
+        PGGANParams(d_preset="K/2", d_layout="pggan")
+
+
+def test_shallow_discriminator_layout():
+    """``d_layout="shallow"``: one conv per resolution and a single dense layer at 4x4; it grows,
+    fades and takes every minibatch layer as the PGGAN layout does."""
+    info = DataInfo(16, 3)
+    for mbstat in ("stddev", "discrimination", "none"):
+        p = PGGANParams(fmap_base=64, fmap_max=8, z_dim=8, d_layout="shallow", mbstat=mbstat)
+        G, D = build_pggan(p, info)
+        convs = [m for m in D.blocks.modules() if isinstance(m, EqConv2d)]
+        assert len(convs) == 2  # 16 -> 8 and 8 -> 4, one conv each
+        assert not hasattr(D.head, "conv") and D.head.dense.weight.shape[0] == 1
+        x = G(torch.randn(8, 8))
+        for lod in (2.0, 1.5, 1.0, 0.5, 0.0):
+            D.set_lod(lod)
+            out = D(x)
+            assert out.shape == (8,) and torch.isfinite(out).all()
+    full = PGGANParams(fmap_base=64, fmap_max=8, z_dim=8)
+    assert full.d_depth() == "pggan" and PGGANParams(d_preset="K/4").d_depth() == "shallow"
 
 
 # -- reals during a fade ---------------------------------------------------------------------------

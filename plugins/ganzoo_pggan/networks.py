@@ -50,7 +50,8 @@ Deliberate deviations from the authors' code, and why:
 * Minibatch discrimination (row (e*)) has no public PGGAN code; see
   :class:`ganzoo_pggan.layers.MinibatchDiscrimination`.
 * The crippled "K/4" and "K/2" discriminators of Table 4 (Metz et al.'s, about 500 and 2000
-  parameters) are approximated by this D layout with tiny channel budgets (:data:`CRIPPLED_D`).
+  parameters) are approximated by a shallow variant of this D (``d_layout="shallow"``: one conv3x3
+  per resolution, one dense layer at 4x4) with tiny channel budgets (:data:`CRIPPLED_D`).
 """
 
 from __future__ import annotations
@@ -78,17 +79,20 @@ from ganzoo_pggan.layers import (
     upsample,
 )
 
-# D channel budgets for the crippled discriminators of Table 4 (3-channel 32x32 stacked MNIST; Metz et
-# al.'s K/4 has about 500 trainable parameters, K/2 about 2000). nf(0..4) and D's trainable parameters
-# at 32x32x3, for (non-progressive, batchnorm, no mbstat) = Metz's setting / (progressive from 4x4,
-# no norm, mbstd) = the paper's last column:
-#   K/4: nf = 3, 3, 3, 2, 1:   552 /  591
-#   K/2: nf = 5, 5, 5, 5, 4:  1949 / 2015
-# (checked by tests/test_pggan_networks.py::test_crippled_discriminators_size). nf(stage) cannot
-# hit 500 more closely: the next smaller budget (fmap_base 8) gives 400 / 435.
-CRIPPLED_D: dict[str, dict[str, float | int]] = {
-    "K/4": {"d_fmap_base": 16, "d_fmap_max": 3, "d_width": 1.0},
-    "K/2": {"d_fmap_base": 64, "d_fmap_max": 5, "d_width": 1.0},
+# The crippled discriminators of Table 4: Metz et al.'s K/4 (about 500 trainable parameters) and K/2
+# (about 2000), both with batch norm. The PGGAN paper gives only these counts; Metz et al.'s networks
+# are DCGAN-like, one strided conv per resolution. So the presets use the shallow layout (one conv3x3
+# + avgpool per resolution, a single dense layer at 4x4) at a constant 4 or 8 channels; counted at
+# 32x32x3 (the paper scale), for (non-progressive, batch norm, no mbstat, He init) = Metz's setting /
+# (progressive from 4x4, no norm, mbstd) = the paper's last column:
+#   K/4: nf = 4 at every resolution:   537 /  589   (at 16x16: 385 / 425)
+#   K/2: nf = 8 at every resolution:  1937 / 2025   (at 16x16: 1345 / 1409)
+# (checked by tests/test_pggan_networks.py::test_crippled_discriminators_size). An earlier version
+# used PGGAN's own two-convs-per-resolution layout at 3-5 channels: that D was so narrow and deep
+# that the reference column never got past 138 of 1,000 modes (results/README.md).
+CRIPPLED_D: dict[str, dict[str, float | int | str]] = {
+    "K/4": {"d_fmap_base": 64, "d_fmap_max": 4, "d_width": 1.0, "d_layout": "shallow"},
+    "K/2": {"d_fmap_base": 128, "d_fmap_max": 8, "d_width": 1.0, "d_layout": "shallow"},
 }
 
 
@@ -102,6 +106,10 @@ class PGGANParams(Params):
     d_width: float | None = Field(None, gt=0, description="D's own width (None: width)")
     d_preset: Literal["full", "K/4", "K/2"] = Field(
         "full", description="'K/4'/'K/2': the tiny D budgets of Table 4 (CRIPPLED_D); 'full': as set")
+    d_layout: Literal["pggan", "shallow"] | None = Field(
+        None, description="D's depth: 'pggan' (two conv3x3 per resolution, a conv3x3 + two dense "
+                          "layers at 4x4), 'shallow' (one conv3x3 per resolution, one dense layer "
+                          "at 4x4); None: the preset's ('full': pggan)")
     z_dim: int = Field(512, gt=0, description="latent size")
     progressive: bool = Field(True, description="grow from start_resolution; False: always full res")
     start_resolution: int = Field(4, ge=4, description="resolution of the first phase (power of 2)")
@@ -149,18 +157,25 @@ class PGGANParams(Params):
     @model_validator(mode="after")
     def _consistent(self) -> PGGANParams:
         if self.d_preset != "full":
-            given = [k for k in ("d_fmap_base", "d_fmap_max", "d_width") if getattr(self, k) is not None]
+            given = [k for k in ("d_fmap_base", "d_fmap_max", "d_width", "d_layout")
+                     if getattr(self, k) is not None]
             if given:
                 raise ValueError(f"d_preset={self.d_preset!r} sets the D budget; do not also give {given}")
         if self.progressive and self.stabilize_kimg + self.fade_kimg <= 0:
             raise ValueError("stabilize_kimg + fade_kimg must be positive")
         return self
 
+    def d_depth(self) -> str:
+        """D's layout after ``d_preset``: 'pggan' or 'shallow'."""
+        if self.d_preset != "full":
+            return str(CRIPPLED_D[self.d_preset]["d_layout"])
+        return self.d_layout or "pggan"
+
     def d_budget(self) -> tuple[float, float, float]:
         """(fmap_base, fmap_max, width) of D, after ``d_preset`` and the ``d_*`` overrides."""
         if self.d_preset != "full":
             p = CRIPPLED_D[self.d_preset]
-            return p["d_fmap_base"], p["d_fmap_max"], p["d_width"]
+            return float(p["d_fmap_base"]), float(p["d_fmap_max"]), float(p["d_width"])
         return (self.d_fmap_base or self.fmap_base, self.d_fmap_max or self.fmap_max,
                 self.width if self.d_width is None else self.d_width)
 
@@ -357,6 +372,11 @@ def _noise(p: PGGANParams) -> nn.Module:
 
 class _DBlock(nn.Sequential):
     def __init__(self, cin: int, cmid: int, cout: int, p: PGGANParams) -> None:
+        if p.d_depth() == "shallow":  # one conv per resolution (DCGAN-like depth)
+            super().__init__(
+                _noise(p), _conv_unit(cin, cout, 3, p.d_norm, nn.LeakyReLU(0.2), p.eq_lr),
+                nn.AvgPool2d(2))
+            return
         super().__init__(
             _noise(p),
             _conv_unit(cin, cmid, 3, p.d_norm, nn.LeakyReLU(0.2), p.eq_lr),
@@ -366,17 +386,34 @@ class _DBlock(nn.Sequential):
         )
 
 
+class _DShallowHead(nn.Module):
+    """4x4 head of ``d_layout="shallow"``: minibatch stat -> dense 1 (gain 1) on the flat 4x4 map."""
+
+    def __init__(self, c1: int, p: PGGANParams) -> None:
+        super().__init__()
+        self.mbstat = _mbstat(c1, p)
+        self.noise_dense = _noise(p)
+        self.dense = EqLinear((c1 + getattr(self.mbstat, "extra_channels", 0)) * 16, 1, gain=1.0,
+                              eq_lr=p.eq_lr)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dense(self.noise_dense(self.mbstat(x)).flatten(1)).squeeze(1)
+
+
+def _mbstat(c1: int, p: PGGANParams) -> nn.Module:
+    if p.mbstat == "stddev":
+        return MinibatchStddev(p.mbstd_group)
+    if p.mbstat == "discrimination":
+        return MinibatchDiscrimination(c1 * 16, p.mbdisc_kernels, p.mbdisc_dims, p.eq_lr)
+    return nn.Identity()
+
+
 class _DHead(nn.Module):
     """4x4: minibatch stat -> conv3x3 nf(1) -> dense nf(0) (the 4x4 conv) -> dense 1 (gain 1)."""
 
     def __init__(self, c1: int, c0: int, p: PGGANParams) -> None:
         super().__init__()
-        if p.mbstat == "stddev":
-            self.mbstat: nn.Module = MinibatchStddev(p.mbstd_group)
-        elif p.mbstat == "discrimination":
-            self.mbstat = MinibatchDiscrimination(c1 * 16, p.mbdisc_kernels, p.mbdisc_dims, p.eq_lr)
-        else:
-            self.mbstat = nn.Identity()
+        self.mbstat = _mbstat(c1, p)
         extra = getattr(self.mbstat, "extra_channels", 0)
         lrelu = nn.LeakyReLU(0.2)
         self.conv = _conv_unit(c1 + extra, c1, 3, p.d_norm, lrelu, p.eq_lr)
@@ -406,7 +443,8 @@ class PGGANDiscriminator(_Growing):
         self.blocks = nn.ModuleDict(
             {str(2 ** r): _DBlock(nf(r - 1), nf(r - 1), nf(r - 2), p)
              for r in range(self.log2_res, 2, -1)})
-        self.head = _DHead(nf(1), nf(0), p)
+        self.head: nn.Module = (_DShallowHead(nf(1), p) if p.d_depth() == "shallow"
+                                else _DHead(nf(1), nf(0), p))
         if p.d_noise:  # LSGAN's adaptive noise (appendix B): the EMA of D's output on reals
             self.register_buffer("d_hat", torch.zeros(()))
 
