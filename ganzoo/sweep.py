@@ -39,11 +39,9 @@ def run_sweep(run_dir: str | Path, sweep: dict[str, Any], step: int, registry: A
     """
     from ganzoo.train.networks import load_generator
 
-    base = EvalSettings(extractor="", bn=sweep.get("bn", "standing"), progress=False)
-    G, cfg, info, which = load_generator(Path(run_dir) / "checkpoint.pt", registry,
-                                         use_ema=base.generator == "ema", device=base.device)
-    base = dataclasses.replace(base, extractor=cfg.eval.extractor, seed=cfg.eval.seed,
-                               batch_size=cfg.eval.batch_size, generator=which)
+    G, cfg, info, which = load_generator(Path(run_dir) / "checkpoint.pt", registry)  # G_ema if it has one
+    base = EvalSettings(extractor=cfg.eval.extractor, generator=which, bn=sweep.get("bn", "standing"),
+                        seed=cfg.eval.seed, batch_size=cfg.eval.batch_size, progress=False)
 
     def results(metrics: list[str], settings: EvalSettings) -> list:
         return evaluate_generator(copy.deepcopy(G), cfg, info, metrics, settings, registry)

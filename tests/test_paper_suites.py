@@ -52,7 +52,9 @@ def test_mode_coverage_grid(registry):
     by = {(r.setting["d"], r.setting["method"]): r.config for r in runs if r.seed == 0}
     # the calibrated shared budget (n_disc 5) reaches every column alike, and the crippled Ds are shallow
     assert {c.train.n_disc for c in by.values()} == {5}
-    assert by[("K/2", "GAN")].model.params["d_preset"] == "K/2"
+    from ganzoo_pggan.networks import PGGANParams
+
+    assert all(PGGANParams(**c.model.params).d_depth() == "shallow" for c in by.values())
     assert by[("K/4", "+ unrolling")].train.unroll == 5 and by[("K/4", "GAN")].train.unroll == 0
     assert by[("K/2", "+ progression")].model.params["progressive"] is True
     assert by[("K/2", "+ mb stddev")].model.params["progressive"] is False
