@@ -165,6 +165,25 @@ def test_unpool_is_zero_insertion():
     assert unpool(torch.randn(2, 3, 4, 5)).shape == (2, 3, 8, 10)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_unpool_keeps_channels_last_with_the_same_values_and_gradients(dtype):
+    """The fast path's channels_last survives the unpooling; values and gradients equal compare_gan's
+    stack-and-reshape form exactly."""
+    def reference(x):
+        n, c, h, w = x.shape
+        x = torch.stack((x, torch.zeros_like(x)), dim=-1).reshape(n, c, h, 2 * w)
+        return torch.stack((x, torch.zeros_like(x)), dim=3).reshape(n, c, 2 * h, 2 * w)
+
+    torch.manual_seed(0)
+    for memory_format in (torch.channels_last, torch.contiguous_format):
+        x = torch.randn(4, 6, 5, 3).to(dtype).contiguous(memory_format=memory_format).requires_grad_()
+        ours, ref = unpool(x), reference(x)
+        assert torch.equal(ours, ref)
+        assert ours.is_contiguous(memory_format=memory_format)
+        grad = torch.randn_like(ref)
+        assert torch.equal(torch.autograd.grad(ours, x, grad)[0], torch.autograd.grad(ref, x, grad)[0])
+
+
 def test_nearest_upsampling_option():
     G, _ = build("resnet", 16, width=0.125, upsample="nearest")
     assert G(torch.randn(2, G.z_dim)).shape == (2, 3, 16, 16)
