@@ -97,17 +97,17 @@ def linear(fin: int, fout: int, std: float, sn: bool = False) -> nn.Module:
 def unpool(x: torch.Tensor) -> torch.Tensor:
     """compare_gan's zero-insertion unpooling: pixel to the top-left of a 2x2 block, 0 elsewhere.
 
-    Written as a strided store into zeros of x's memory format, so a channels_last input gives a
-    channels_last output (the stack-and-reshape form returned NCHW, and each of the two convs it
-    feeds copied it back, forward and backward). Same values and gradients either way.
+    A channels_last input is unpooled in its own (NHWC) memory order and comes back channels_last;
+    NCHW stays NCHW. (Done in NCHW order, a channels_last tensor came back NCHW and each of the two
+    convs it feeds copied it back, forward and backward.) Same values and gradients either way.
     """
     n, c, h, w = x.shape
-    channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-    out = x.new_zeros((n, c, 2 * h, 2 * w))
-    if channels_last:
-        out = out.contiguous(memory_format=torch.channels_last)
-    out[:, :, ::2, ::2] = x
-    return out
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        x = x.permute(0, 2, 3, 1)  # [n, h, w, c], contiguous
+        x = torch.stack((x, torch.zeros_like(x)), dim=3).reshape(n, h, 2 * w, c)
+        return torch.stack((x, torch.zeros_like(x)), dim=2).reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
+    x = torch.stack((x, torch.zeros_like(x)), dim=-1).reshape(n, c, h, 2 * w)
+    return torch.stack((x, torch.zeros_like(x)), dim=3).reshape(n, c, 2 * h, 2 * w)
 
 
 def nearest(x: torch.Tensor) -> torch.Tensor:
