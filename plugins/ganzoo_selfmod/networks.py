@@ -94,6 +94,11 @@ def linear(fin: int, fout: int, std: float, sn: bool = False) -> nn.Module:
     return _init(nn.Linear(fin, fout), std, sn)
 
 
+def _insert_zeros(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """A zero after every entry along ``dim`` (whose size doubles)."""
+    return torch.stack((x, torch.zeros_like(x)), dim=dim + 1).flatten(dim, dim + 1)
+
+
 def unpool(x: torch.Tensor) -> torch.Tensor:
     """compare_gan's zero-insertion unpooling: pixel to the top-left of a 2x2 block, 0 elsewhere.
 
@@ -101,13 +106,10 @@ def unpool(x: torch.Tensor) -> torch.Tensor:
     NCHW stays NCHW. (Done in NCHW order, a channels_last tensor came back NCHW and each of the two
     convs it feeds copied it back, forward and backward.) Same values and gradients either way.
     """
-    n, c, h, w = x.shape
     if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        x = x.permute(0, 2, 3, 1)  # [n, h, w, c], contiguous
-        x = torch.stack((x, torch.zeros_like(x)), dim=3).reshape(n, h, 2 * w, c)
-        return torch.stack((x, torch.zeros_like(x)), dim=2).reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
-    x = torch.stack((x, torch.zeros_like(x)), dim=-1).reshape(n, c, h, 2 * w)
-    return torch.stack((x, torch.zeros_like(x)), dim=3).reshape(n, c, 2 * h, 2 * w)
+        nhwc = x.permute(0, 2, 3, 1)  # contiguous
+        return _insert_zeros(_insert_zeros(nhwc, 2), 1).permute(0, 3, 1, 2)
+    return _insert_zeros(_insert_zeros(x, 3), 2)
 
 
 def nearest(x: torch.Tensor) -> torch.Tensor:
