@@ -313,3 +313,21 @@ def test_verdicts_have_their_place_first_in_markdown_and_html(tmp_path, suite, r
     assert md.index("## Verdicts") < md.index("### Claim: a beats b") < md.index("### T1")
     page = (tmp_path / "tiny.html").read_text()
     assert page.index('id="verdicts"') < page.index("Claim: a beats b") < page.index('id="tables"')
+
+
+def test_bars_leave_out_settings_without_a_value():
+    # Defect: a setting with no finished run was drawn as a bar of height 0, which reads as "0 modes".
+    import math
+
+    from ganzoo.report.figures import new_figure
+    from ganzoo_pggan.tables import BarsSpec, draw_bars
+
+    recs = [record("a", 0), record("a", 1), record("b", 0, status="pending", values={})]
+    fig = new_figure()
+    spec = BarsSpec(kind="bars", title="t", columns="row", metric="swd_avg")
+    assert draw_bars(recs, spec, Context("s", "smoke", recs), fig)
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[0] == pytest.approx(3.5)  # mean of the finals 3.0 and 4.0
+    assert math.isnan(heights[1])  # "b": no bar at all
+    assert [t.get_text() for t in ax.texts] == ["no run"]

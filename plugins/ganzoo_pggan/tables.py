@@ -191,14 +191,21 @@ def draw_bars(records: list, spec: BarsSpec, ctx, fig) -> bool:
     fig.set_size_inches(2.0 + 0.5 * len(cols) * len(rows), 3.4)
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(1, len(cols))
+    missing = []  # (x, column label) of settings without a finished value: no bar, a mark instead
     for j, c in enumerate(cols):
         means, errs = [], []
-        for rk in rows:
+        for i, rk in enumerate(rows):
             recs = [r for r in records if row_key(r, spec.rows) == rk and str(r.setting.get(spec.columns)) == c]
             m, s = aggregate(_values(recs, name, spec.value), "mean")
-            means.append(m if m is not None else 0.0)
-            errs.append(s or 0.0)
+            # A setting without a value must not read as 0 (a bar of height 0 looks like a result).
+            means.append(float("nan") if m is None else m)
+            errs.append(0.0 if m is None else (s or 0.0))
+            if m is None:
+                missing.append(i + j * width)
         ax.bar([i + j * width for i in range(len(rows))], means, width, yerr=errs, label=c, capsize=2)
+    for x in missing:
+        ax.annotate("no run", (x, 0), xytext=(0, 3), textcoords="offset points", rotation=90,
+                    ha="center", va="bottom", fontsize=6, color="0.4")
     ax.set_xticks([i + width * (len(cols) - 1) / 2 for i in range(len(rows))])
     ax.set_xticklabels(["/".join(r) for r in rows])
     ax.set_ylabel(spec.metric)
