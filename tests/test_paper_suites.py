@@ -33,10 +33,14 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_pggan_ablation_rows_see_the_same_images(registry):
     suite = find_suite("pggan-ablation", registry)
     runs = expand(suite, "cpu", registry)
-    assert len(runs) == 16
+    assert len(runs) == 24  # 8 rows x 3 seeds
     for r in runs:
-        t = r.config.train
-        assert t.g_steps * t.batch_size * t.n_disc == 8000, r.setting
+        t, ema = r.config.train, r.config.ema
+        per_step = t.batch_size * t.n_disc
+        assert t.g_steps * per_step == 160_000, r.setting
+        # the same EMA half-life in images, started at the same 24 kimg, in every row
+        assert ema.enabled and ema.start * per_step == 24_000, r.setting
+        assert ema.decay == pytest.approx(0.999 ** (per_step / 16), abs=6e-4), r.setting
     by = {r.setting["row"]: r.config for r in runs if r.seed == 0}
     a, g = by["(a) Gulrajani et al."], by["(g) + pixelwise normalization"]
     assert a.model.params["progressive"] is False and a.model.params["d_norm"] == "layernorm"
