@@ -68,3 +68,21 @@ def test_claims_index_is_computed_from_the_exports_and_rewritten_in_place(tmp_pa
     assert len(robustness) == 1 and "6 claims" in robustness[0] and "not run at this scale yet (0/72 runs)" in robustness[0]
     again = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
     assert again.exit_code == 0 and (results / "README.md").read_text() == text
+
+
+def test_index_says_waiting_for_runs_for_claims_a_partial_suite_cannot_test_yet(tmp_path):
+    # Defect: a partial suite's claims with no runs to test them counted as "inconclusive", as if tested.
+    import json
+
+    results = tmp_path / "results"
+    results.mkdir()
+    lines = (DATA / "selfmod-where-smoke.runs.jsonl").read_text().splitlines()
+    runs = [i for i, line in enumerate(lines) if json.loads(line).get("kind") == "run"]
+    del lines[runs[-1]]  # one run missing: 7 of 8
+    (results / "selfmod-where-smoke.runs.jsonl").write_text("\n".join(lines) + "\n")
+    res = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
+    assert res.exit_code == 0, res.output
+    text = (results / "README.md").read_text()
+    where = [line for line in text.splitlines() if line.startswith("| selfmod-where")]
+    assert len(where) == 3 and all("waiting for runs (7/8 runs (partial)" in line for line in where)
+    assert "inconclusive: 0, waiting for runs: 3" in text

@@ -31,7 +31,7 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
     from ganzoo.report.findings import findings
     from ganzoo.report.verdicts import AGREES, DISAGREES
 
-    rows, tally = [], {"agrees": 0, "disagrees": 0, "inconclusive": 0, "not run": 0}
+    rows, tally = [], {"agrees": 0, "disagrees": 0, "inconclusive": 0, "waiting for runs": 0, "not run": 0}
     for e in entries:
         if e.records is None:  # one line for the suite: its claims are listed in its file
             rows.append([e.suite.name, f"{len(e.suite.claims)} claims (see the suite file)", "—", "—",
@@ -40,12 +40,18 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
             continue
         f = findings(e.suite, e.records, e.references)
         done = sum(r.status in ("finished", "diverged") for r in e.records)
-        standing = (f"{done}/{e.planned} runs" + ("" if done >= e.planned else " (partial)")
-                    + ("; reference learned" if f["learned"] else "; reference **did not learn**"))
+        partial = done < e.planned
+        standing = (f"{done}/{e.planned} runs" + (" (partial)" if partial else "")
+                    + (("; reference learned" + (" on every seed run so far" if partial else ""))
+                       if f["learned"] else "; reference **did not learn**"))
         for v in f["verdicts"]:
-            word = f"**{v.verdict}**" if v.verdict in (AGREES, DISAGREES) else v.verdict
+            # A partial suite's claim without the runs its statistic needs is not "inconclusive":
+            # it has not been tested yet.
+            waiting = partial and not v.enough
+            word = ("waiting for runs" if waiting else
+                    f"**{v.verdict}**" if v.verdict in (AGREES, DISAGREES) else v.verdict)
             rows.append([e.suite.name, v.claim.claim, v.ours, v.statistic, f"{word} ({standing})"])
-            tally[v.verdict if v.verdict in tally else "inconclusive"] += 1
+            tally["waiting for runs" if waiting else v.verdict if v.verdict in tally else "inconclusive"] += 1
     notes = [", ".join(f"{k}: {n}" for k, n in tally.items()) + f" (of {sum(tally.values())} claims)"]
     return ["suite", "claim", "ours", "statistic", "verdict"], rows, notes
 

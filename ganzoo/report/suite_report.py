@@ -229,7 +229,8 @@ def reference_samples(suite: Any, records: list[RunRecord], path: Path) -> Secti
 
 
 def finding_sections(suite: Any, scale: str, records: list[RunRecord],
-                     references: list[dict[str, Any]], path: Path | None = None) -> list[Section]:
+                     references: list[dict[str, Any]], path: Path | None = None,
+                     partial: bool = False) -> list[Section]:
     """The reference setting's health (and, given ``path``, its samples), the verdicts, run health
     and the real-data reference."""
     from ganzoo.report.findings import findings, health_caption, rule_caption
@@ -242,7 +243,8 @@ def finding_sections(suite: Any, scale: str, records: list[RunRecord],
         ref = ", ".join(f"{k} = {v}" for k, v in suite.health.reference.items())
         out.append(Section("table", "Reference setting: did it learn?",
                            [f"scale `{scale}`", f"reference setting: {ref}",
-                            "learned on every seed: " + ("**yes**" if f["learned"] else
+                            ("learned on every seed run so far: " if partial else "learned on every seed: ")
+                            + ("**yes**" if f["learned"] else
                                                          "**no**: every verdict below is inconclusive")],
                            f["reference"]))
         samples = reference_samples(suite, records, path) if path is not None else None
@@ -275,7 +277,9 @@ def write_suite_report(suite: Any, scale: str, records: list, path: Path, invoca
     head = header(suite, scale, records, list(invocations), planned)
     sections = compute_sections(suite, scale, records, path, registry, references)
     if verdicts is None:
-        verdicts = finding_sections(suite, scale, records, list(references), path)
+        done = sum(r.status in ("finished", "diverged") for r in records)
+        verdicts = finding_sections(suite, scale, records, list(references), path,
+                                    partial=planned is not None and done < planned)
     write_atomic(path, render_markdown(head, sections, list(verdicts)))
     if html:
         from ganzoo.report.html import write_index, write_suite_page

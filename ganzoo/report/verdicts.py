@@ -178,6 +178,7 @@ class Verdict:
     verdict: str              # agrees / disagrees / inconclusive
     n: int = 0                # settings or runs the statistic rests on
     detail: dict[str, Any] = field(default_factory=dict)
+    enough: bool = True       # False: too few runs for the statistic (inconclusive for want of data)
 
 
 def _rule(significant: bool, paper_direction: bool) -> str:
@@ -217,7 +218,7 @@ def _paired(claim: Claim, records: list[RunRecord], rule: VerdictRule, sources: 
     ours = (f"{claim.treatment} better in {wins} of {n + ties} paired settings"
             + (f" ({100 * wins / n:.0f}% of the untied)" if n else "") + (f", {ties} tied" if ties else ""))
     if p is None:
-        return Verdict(claim, ours, "no paired settings", INCONCLUSIVE, 0)
+        return Verdict(claim, ours, "no paired settings", INCONCLUSIVE, 0, enough=False)
     return Verdict(claim, ours, f"sign test p = {p:.3g}", _rule(p < rule.alpha, wins > losses), n,
                    {"wins": wins, "losses": losses, "ties": ties, "p": p})
 
@@ -270,10 +271,10 @@ def _difference(claim: Claim, records: list[RunRecord], rule: VerdictRule,
             where = " in " + ", ".join(f"{k} {v}" for k, v in s) if s else ""
             parts.append(f"{len(a)}{first} vs {len(b)}{second}{where}")
         return Verdict(claim, "unbalanced: " + "; ".join(parts), "needs both groups in every stratum",
-                       INCONCLUSIVE, n_a + n_b)
+                       INCONCLUSIVE, n_a + n_b, enough=False)
     if n_a < 3 or n_b < 3:  # fewer resamples than that give an interval in name only
         return Verdict(claim, f"{n_a} and {n_b} runs with a value", "needs 3 runs per group",
-                       INCONCLUSIVE, n_a + n_b)
+                       INCONCLUSIVE, n_a + n_b, enough=False)
     strata = [cells[s] for s in sorted(cells)]
     d, lo, hi = stratified_diff(strata, rule.bootstrap, rule.seed, 1 - rule.alpha)
     mean_a = statistics.fmean(statistics.fmean(a) for a, _ in strata)
@@ -319,7 +320,7 @@ def _trend(claim: Claim, records: list[RunRecord], rule: VerdictRule, sources: d
         return _truncation_trend(claim, records, rule)
     rho, p = trend_test(xs, ys)
     if rho is None:
-        return Verdict(claim, f"{len(ys)} values {along}", "too few distinct values", INCONCLUSIVE, len(ys))
+        return Verdict(claim, f"{len(ys)} values {along}", "too few distinct values", INCONCLUSIVE, len(ys), enough=False)
     # rho > 0: the metric grows along the order. The paper's direction:
     grows = (claim.better == "higher") == (claim.direction == "improves")
     ours = f"{claim.metric} {'rises' if rho > 0 else 'falls'} {along} ({len(ys)} values)"
@@ -343,7 +344,7 @@ def _truncation_trend(claim: Claim, records: list[RunRecord], rule: VerdictRule)
     against = sum(1 for rho in rhos if (rho > 0) != grows and rho != 0)
     p = sign_test(with_paper, against)
     if p is None:
-        return Verdict(claim, f"{len(rhos)} runs with a sweep {along}", "no run with a trend", INCONCLUSIVE, 0)
+        return Verdict(claim, f"{len(rhos)} runs with a sweep {along}", "no run with a trend", INCONCLUSIVE, 0, enough=False)
     median = statistics.median(rhos)
     ours = (f"{claim.metric} {'rises' if median > 0 else 'falls'} {along} (median per-run rho "
             f"{median:+.2f}; in the paper's direction in {with_paper} of {len(rhos)} runs)")
