@@ -191,7 +191,7 @@ def draw_bars(records: list, spec: BarsSpec, ctx, fig) -> bool:
     fig.set_size_inches(2.0 + 0.5 * len(cols) * len(rows), 3.4)
     ax = fig.add_subplot(1, 1, 1)
     width = 0.8 / max(1, len(cols))
-    missing = []  # (x, column label) of settings without a finished value: no bar, a mark instead
+    missing = []  # x positions of settings without a finished value: no bar, a "no run" mark instead
     for j, c in enumerate(cols):
         means, errs = [], []
         for i, rk in enumerate(rows):
