@@ -86,3 +86,31 @@ def test_index_says_waiting_for_runs_for_claims_a_partial_suite_cannot_test_yet(
     where = [line for line in text.splitlines() if line.startswith("| selfmod-where")]
     assert len(where) == 3 and all("waiting for runs (7/8 runs (partial)" in line for line in where)
     assert "inconclusive: 0, waiting for runs: 3" in text
+
+
+def test_an_unfinished_reference_is_not_a_reference_that_did_not_learn(tmp_path):
+    # Defect: a partial suite whose reference runs were still pending or interrupted was reported as
+    # "reference **did not learn**", and its claims as inconclusive on that account.
+    import json
+
+    results = tmp_path / "results"
+    results.mkdir()
+    lines = []
+    for line in (DATA / "selfmod-where-smoke.runs.jsonl").read_text().splitlines():
+        d = json.loads(line)
+        if d.get("kind") == "run" and d["setting"] == {"arch": "resnet", "method": "bn"}:  # the reference
+            d["status"] = "interrupted"
+            line = json.dumps(d)
+        lines.append(line)
+    (results / "selfmod-where-smoke.runs.jsonl").write_text("\n".join(lines) + "\n")
+    res = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
+    assert res.exit_code == 0, res.output
+    where = [line for line in (results / "README.md").read_text().splitlines() if line.startswith("| selfmod-where")]
+    assert len(where) == 3
+    assert all("reference not finished yet" in line and "did not learn" not in line for line in where)
+    assert all("waiting for runs" in line for line in where)
+    res = CliRunner().invoke(main, ["report", "--suite", "selfmod-where", "--scale", "smoke", "--out",
+                                    str(tmp_path / "none"), "--results", str(results)])
+    assert res.exit_code == 0, res.output
+    md = (results / "selfmod-where-smoke.md").read_text()
+    assert "learned on every seed run so far: not known yet" in md and "not finished yet |" in md

@@ -331,3 +331,15 @@ def test_bars_leave_out_settings_without_a_value():
     assert heights[0] == pytest.approx(3.5)  # mean of the finals 3.0 and 4.0
     assert math.isnan(heights[1])  # "b": no bar at all
     assert [t.get_text() for t in ax.texts] == ["no run"]
+
+
+def test_sample_panels_of_unfinished_runs_say_so():
+    # Defect: a partial report showed an interrupted run's step-930 grid under "Final samples".
+    from ganzoo.report.figures import new_figure
+    from ganzoo_pggan.tables import SamplesSpec, draw_samples
+
+    recs = [record("a", 0), record("b", 0, status="interrupted", step=930)]
+    fig = new_figure()
+    assert draw_samples(recs, SamplesSpec(kind="samples", title="t", rows=["row"]), Context("s", "smoke", recs), fig)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0] == "a" and titles[1].startswith("b") and titles[1].endswith("(interrupted at step 930)")

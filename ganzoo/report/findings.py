@@ -34,21 +34,29 @@ def _group_axes(suite: Any) -> list[str]:
     return [a.name for a in suite.axes]
 
 
-def reference_rows(suite: Any, records: list[RunRecord]) -> tuple[Rows | None, bool]:
-    """Per seed of the reference setting, each criterion and what we measured; and whether it learned."""
+UNFINISHED = ("pending", "running", "interrupted")
+
+
+def reference_rows(suite: Any, records: list[RunRecord]) -> tuple[Rows | None, bool | None]:
+    """Per seed of the reference setting, each criterion and what we measured; and whether it learned
+    (None: no seed's run has ended yet). Seeds still pending, running or interrupted (a partial
+    suite) are shown but not judged: an unfinished run has not failed to learn."""
     h = suite.health
     if not h.reference:
         return None, True
     checks = reference_health(records, h)
     if not checks:
-        return Rows(["seed", "learned"], [["—", "no run of the reference setting"]]), False
+        return Rows(["seed", "learned"], [["—", "no run of the reference setting"]]), None
     names = [name for name, _, _ in max(checks, key=lambda c: len(c.checks)).checks]
     body = []
     for c in checks:
         got = {name: (ok, what) for name, ok, what in c.checks}
+        waiting = got["run finished"][1] in UNFINISHED
         body.append([str(c.seed)] + [("yes: " if got[n][0] else "no: ") + got[n][1] if n in got else "—"
-                                     for n in names] + ["yes" if c.passed else "**no**"])
-    return Rows(["seed", *names, "learned"], body), all(c.passed for c in checks)
+                                     for n in names]
+                    + ["not finished yet" if waiting else "yes" if c.passed else "**no**"])
+    ended = [c for c in checks if dict((n, w) for n, _, w in c.checks)["run finished"] not in UNFINISHED]
+    return Rows(["seed", *names, "learned"], body), (all(c.passed for c in ended) if ended else None)
 
 
 def health_rows(suite: Any, records: list[RunRecord]) -> tuple[Rows, Counter]:

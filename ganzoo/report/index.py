@@ -42,7 +42,8 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
         done = sum(r.status in ("finished", "diverged") for r in e.records)
         partial = done < e.planned
         standing = (f"{done}/{e.planned} runs" + (" (partial)" if partial else "")
-                    + (("; reference learned" + (" on every seed run so far" if partial else ""))
+                    + ("; reference not finished yet" if f["learned"] is None else
+                       ("; reference learned" + (" on every seed run so far" if partial else ""))
                        if f["learned"] else "; reference **did not learn**"))
         for v in f["verdicts"]:
             # A partial suite's claim without the runs its statistic needs is not "inconclusive":

@@ -244,7 +244,8 @@ def finding_sections(suite: Any, scale: str, records: list[RunRecord],
         out.append(Section("table", "Reference setting: did it learn?",
                            [f"scale `{scale}`", f"reference setting: {ref}",
                             ("learned on every seed run so far: " if partial else "learned on every seed: ")
-                            + ("**yes**" if f["learned"] else
+                            + ("not known yet: no run of it has finished, so no claim is tested yet"
+                               if f["learned"] is None else "**yes**" if f["learned"] else
                                                          "**no**: every verdict below is inconclusive")],
                            f["reference"]))
         samples = reference_samples(suite, records, path) if path is not None else None

@@ -372,7 +372,7 @@ def setting_sources(axes: Iterable[Any]) -> dict[str, str]:
 
 
 def verdicts(claims: Iterable[Claim], records: Iterable[RunRecord | dict], rule: VerdictRule = VerdictRule(),
-             reference_learned: bool = True, sources: dict[str, str] | None = None) -> list[Verdict]:
+             reference_learned: bool | None = True, sources: dict[str, str] | None = None) -> list[Verdict]:
     """Every claim's verdict on the records; all ``inconclusive`` when the reference did not learn.
 
     ``sources`` (from :func:`setting_sources`) says which axis each setting name comes from; without
@@ -383,10 +383,13 @@ def verdicts(claims: Iterable[Claim], records: Iterable[RunRecord | dict], rule:
     out = []
     for c in claims:
         v = TESTS[c.test](c, [r for r in records if _matches(r, c.select)], rule, sources)
+        if reference_learned is None:  # no finished run of the reference yet: nothing is tested
+            v.enough = False
         if not reference_learned and v.verdict != INCONCLUSIVE:
             v.detail["computed"] = v.verdict
             v.verdict = INCONCLUSIVE
-            v.statistic += " (reference setting did not learn)"
+            v.statistic += (" (reference setting not finished yet)" if reference_learned is None
+                            else " (reference setting did not learn)")
         out.append(v)
     return out
 

@@ -219,14 +219,16 @@ def draw_samples(records: list, spec: SamplesSpec, ctx, fig) -> bool:
     """The last sample grid (stored by the bench) of the first seed of each selected row, side by side."""
     from PIL import Image
 
-    panels = [(rk, r.grid) for rk, r in first_seed_runs(select(records, spec.select), spec.rows).items() if r.grid]
+    panels = [(rk, r) for rk, r in first_seed_runs(select(records, spec.select), spec.rows).items() if r.grid]
     if not panels:
         return False
     fig.set_size_inches(2.6 * len(panels), 3.0)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (rk, grid) in zip(axes, panels):
-        ax.imshow(Image.open(io.BytesIO(grid)).convert("RGB"))
-        set_title(ax, "/".join(rk), fontsize=7)
+    for ax, (rk, r) in zip(axes, panels):
+        ax.imshow(Image.open(io.BytesIO(r.grid)).convert("RGB"))
+        # A run that has not finished shows its latest grid, not its final one: say so.
+        late = "" if r.status == "finished" else f"\n({r.status} at step {r.step})"
+        set_title(ax, "/".join(rk) + late, fontsize=7)
         ax.axis("off")
     suptitle(fig, spec.title, fontsize=9)
     return True
