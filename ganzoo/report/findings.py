@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from ganzoo.report.kinds import Rows
-from ganzoo.report.records import RunRecord
+from ganzoo.report.records import UNFINISHED_STATUSES, RunRecord
 from ganzoo.report.verdicts import (AGREES, DISAGREES, INCONCLUSIVE, Verdict, health_counts, reference_health,
                                     setting_sources, verdicts)
 
@@ -34,9 +34,6 @@ def _group_axes(suite: Any) -> list[str]:
     return [a.name for a in suite.axes]
 
 
-UNFINISHED = ("pending", "running", "interrupted")
-
-
 def reference_rows(suite: Any, records: list[RunRecord]) -> tuple[Rows | None, bool | None]:
     """Per seed of the reference setting, each criterion and what we measured; and whether it learned
     (None: no seed's run has ended yet). Seeds still pending, running or interrupted (a partial
@@ -48,15 +45,16 @@ def reference_rows(suite: Any, records: list[RunRecord]) -> tuple[Rows | None, b
     if not checks:
         return Rows(["seed", "learned"], [["—", "no run of the reference setting"]]), None
     names = [name for name, _, _ in max(checks, key=lambda c: len(c.checks)).checks]
-    body = []
+    body, ended = [], []
     for c in checks:
         got = {name: (ok, what) for name, ok, what in c.checks}
-        waiting = got["run finished"][1] in UNFINISHED
+        waiting = got["run finished"][1] in UNFINISHED_STATUSES
+        if not waiting:
+            ended.append(c.passed)
         body.append([str(c.seed)] + [("yes: " if got[n][0] else "no: ") + got[n][1] if n in got else "—"
                                      for n in names]
                     + ["not finished yet" if waiting else "yes" if c.passed else "**no**"])
-    ended = [c for c in checks if dict((n, w) for n, _, w in c.checks)["run finished"] not in UNFINISHED]
-    return Rows(["seed", *names, "learned"], body), (all(c.passed for c in ended) if ended else None)
+    return Rows(["seed", *names, "learned"], body), (all(ended) if ended else None)
 
 
 def health_rows(suite: Any, records: list[RunRecord]) -> tuple[Rows, Counter]:

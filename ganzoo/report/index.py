@@ -39,7 +39,7 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
             tally["not run"] += len(e.suite.claims)
             continue
         f = findings(e.suite, e.records, e.references)
-        done = sum(r.status in ("finished", "diverged") for r in e.records)
+        done = sum(r.counted for r in e.records)
         partial = done < e.planned
         standing = (f"{done}/{e.planned} runs" + (" (partial)" if partial else "")
                     + ("; reference not finished yet" if f["learned"] is None else

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 COUNTED_STATUSES = ("finished", "diverged")
+UNFINISHED_STATUSES = ("pending", "running", "interrupted")  # not ended: neither a result nor a failure
 
 
 @dataclass(frozen=True)

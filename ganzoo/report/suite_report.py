@@ -108,7 +108,7 @@ def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[t
     compute = sum(r.seconds or 0 for r in records)
     # The extractors the computed metrics actually used (a run that computed only SWD used none).
     extractors = {v.name.extractor for r in records for v in r.values.values() if v.name.extractor}
-    done = sum(r.status in ("finished", "diverged") for r in records)
+    done = sum(r.counted for r in records)
     runs = f"{len(records)} ({', '.join(f'{k} {v}' for k, v in sorted(status.items()))})"
     partial = []
     if planned is not None and done < planned:
@@ -278,7 +278,7 @@ def write_suite_report(suite: Any, scale: str, records: list, path: Path, invoca
     head = header(suite, scale, records, list(invocations), planned)
     sections = compute_sections(suite, scale, records, path, registry, references)
     if verdicts is None:
-        done = sum(r.status in ("finished", "diverged") for r in records)
+        done = sum(r.counted for r in records)
         verdicts = finding_sections(suite, scale, records, list(references), path,
                                     partial=planned is not None and done < planned)
     write_atomic(path, render_markdown(head, sections, list(verdicts)))

@@ -199,7 +199,7 @@ def draw_bars(records: list, spec: BarsSpec, ctx, fig) -> bool:
             m, s = aggregate(_values(recs, name, spec.value), "mean")
             # A setting without a value must not read as 0 (a bar of height 0 looks like a result).
             means.append(float("nan") if m is None else m)
-            errs.append(0.0 if m is None else (s or 0.0))
+            errs.append(s or 0.0)
             if m is None:
                 missing.append(i + j * width)
         ax.bar([i + j * width for i in range(len(rows))], means, width, yerr=errs, label=c, capsize=2)
