@@ -16,6 +16,17 @@ from ganzoo.registry import load_registry  # noqa: E402
 torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Start the longest tests first: with ``-n 2`` a long test that starts last decides when the
+    whole run ends. ``@pytest.mark.slow(seconds=N)`` is the hint (N: about how long on CI)."""
+
+    def expected(item) -> float:
+        mark = item.get_closest_marker("slow")
+        return mark.kwargs.get("seconds", 30) if mark else 0
+
+    items.sort(key=expected, reverse=True)  # stable: otherwise the collection order
+
+
 @pytest.fixture(scope="session")
 def registry():
     return load_registry(autoload=False)

@@ -214,10 +214,11 @@ def _progress(out: Path) -> list:
     return [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.exists()]
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=350)
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc to find the workers")
 def test_two_worker_suite_killed_20_times_finishes_as_if_uninterrupted(tmp_path, registry):
-    suite_file = tiny_suite(tmp_path, steps=80)  # long enough that 20 kills land before it finishes
+    # Long enough that 20 kills land before it finishes: 2,000-image evaluations every 10 steps.
+    suite_file = tiny_suite(tmp_path, steps=80, metric="fid2k")
     out, res = tmp_path / "killed", tmp_path / "res"
     cmd = bench_cmd(suite_file, out, res, "--executor", "processes", "--workers", "2")
     rng = random.Random(int(os.environ.get("GANZOO_CHAOS_SEED", "0")))

@@ -16,16 +16,16 @@ Counts and splits follow the papers' code where they define one:
 * ``pr10k`` / ``pr2k``: improved precision and recall with k = 3.
 * ``swd16k``: PGGAN's SWD on 16,384 real (train) and generated images, 128 descriptors per image
   and level, 4 x 128 directions (notes B.7). ``swd2k`` is the CPU-scale variant. Both sets use the
-  same count, capped by the size of the train split.
+  same count, capped by the size of the train split. ``swd256`` is for smoke tests only.
 * ``msssim10k``: PGGAN's MS-SSIM over 10,000 pairs of consecutive generated images (20,000
-  images; notes B.8). ``msssim1k`` is the CPU-scale variant.
+  images; notes B.8). ``msssim1k`` is the CPU-scale variant, ``msssim100`` for smoke tests only.
 * ``cacc2k`` / ``cacc10k``: for class-conditional generators, the fraction of generated images the
   extractor's classifier puts in the class they were generated for (value ``cacc``).
 * ``modes25k``: the stacked-MNIST mode test of the PGGAN paper's appendix (Metz et al.): 25,600
   generated images, each channel classified by the shipped MNIST classifier, covered modes and
   KL(histogram || uniform) over the 1,000 modes. ``modes10k`` (10,240 images) is the CPU-scale
   variant: a perfect generator covers about 1000 (1 - e^-10) of the modes with it; ``modes2k``
-  (2,048) is for smoke tests.
+  (2,048) and ``modes256`` are for smoke tests.
 
 Feature-based protocols (FID, IS, KID, PR) use the evaluation's extractor, and their name is
 printed with it: ``fid10k@inception-v3-fid``, ``fid10k@mnist-cnn``.
@@ -231,12 +231,16 @@ PROTOCOLS = [
     _feature("cacc10k", class_accuracy, "classifier-accuracy-on-conditioning-labels", n_fake=10_000),
     _spec("swd16k", sliced_wasserstein, "pggan-swd", fixed=SWD, n=16_384),
     _spec("swd2k", sliced_wasserstein, "pggan-swd", fixed=SWD, n=2_048),
+    _spec("swd256", sliced_wasserstein, "pggan-swd", fixed=SWD, n=256),  # smoke tests only
     _spec("msssim10k", ms_ssim, "pggan-ms-ssim", fixed=MSSSIM, pairs=10_000),
     _spec("msssim1k", ms_ssim, "pggan-ms-ssim", fixed=MSSSIM, pairs=1_000),
+    _spec("msssim100", ms_ssim, "pggan-ms-ssim", fixed=MSSSIM, pairs=100),  # smoke tests only
     _spec("modes25k", stacked_modes, "stacked-mnist-modes", fixed={"modes": 1000, "classifier": "mnist-cnn"},
           n_fake=25_600),
     _spec("modes2k", stacked_modes, "stacked-mnist-modes", fixed={"modes": 1000, "classifier": "mnist-cnn"},
           n_fake=2_048),
+    _spec("modes256", stacked_modes, "stacked-mnist-modes", fixed={"modes": 1000, "classifier": "mnist-cnn"},
+          n_fake=256),  # smoke tests only
     _spec("modes10k", stacked_modes, "stacked-mnist-modes", fixed={"modes": 1000, "classifier": "mnist-cnn"},
           n_fake=10_240),
 ]
