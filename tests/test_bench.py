@@ -124,6 +124,8 @@ def test_smoke_suite_end_to_end(tmp_path, registry):
     for title in ("Table 2", "Table 3", "Paired comparison", "Appendix A.1"):
         assert title in text
     assert "paper (cifar10)" in text and "Scale:** `smoke`" in text and "mnist-cnn" in text
+    for part in ("arch=resnet", "arch=sndcgan", "penalty.group=SN", "penalty.group=GP", "loss=ns"):
+        assert f"| {part} " in text, part  # the paired count broken down by architecture, regime and loss
     assert (tmp_path / "results" / "selfmod-robustness-smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # A second invocation skips everything.
     again = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(registry), None, progress=False)
