@@ -456,6 +456,38 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
     return summary
 
 
+def plan_runs(runs: list[RunSpec], store_path: Path, exports: Iterable[Path] = ()) -> dict[str, str]:
+    """What a bench would do with each run, read without writing anything (``--dry-run``): ``done``
+    (the store has it), ``from PATH`` (a done run of that export, taken as ``--from-export`` takes
+    it), ``running (step N)`` (another bench, or one that died: it resumes after the lease),
+    ``to resume (step N)``, ``to train again (failed)`` or ``to train``."""
+    from ganzoo.export import read_export
+    from ganzoo.store import peek_statuses
+
+    known = peek_statuses(store_path)
+    offered: dict[str, str] = {}
+    for path in exports:
+        for line in read_export(Path(path))[2]:
+            if line["kind"] == "run" and line["status"] in DONE:
+                offered.setdefault(line["key"], str(path))
+    plan = {}
+    for r in runs:
+        status, step = known.get(r.key, (None, 0))
+        if status in DONE:
+            plan[r.key] = "done"
+        elif r.key in offered and status != "running":
+            plan[r.key] = f"from {offered[r.key]}"
+        elif status == "running":
+            plan[r.key] = f"running (step {step})"
+        elif status == "failed":
+            plan[r.key] = "to train again (failed)"
+        elif step:
+            plan[r.key] = f"to resume (step {step})"
+        else:
+            plan[r.key] = "to train"
+    return plan
+
+
 def check_suite(suite: Suite, scale: str, runs: list[RunSpec], registry: Any) -> None:
     """Every check that can fail before training: each table and plot against its kind's spec, and
     every metric value key a table, plot, claim or health criterion names against the keys the

@@ -7,6 +7,7 @@ without a traceback.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 
 import click
@@ -366,15 +367,15 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
     seed_list = _parse_seeds(seeds)
     selected = _parse_only(only)
     if dry_run:  # every check a real bench makes before training: configs, tables, the store
-        from ganzoo.bench import STORE_FILE, check_suite
-        from ganzoo.store import check_store
+        from ganzoo.bench import STORE_FILE, check_suite, plan_runs
 
         runs = expand(suite, scale, reg, extra, seed_list, selected)
         check_suite(suite, scale, runs, reg)
-        check_store(out / STORE_FILE)
+        plan = plan_runs(runs, out / STORE_FILE, list(from_export))
         for r in runs:
-            click.echo(f"{r.key}  {r.config.name}")
-        click.echo(f"{len(runs)} runs")
+            click.echo(f"{r.key}  {r.config.name}  {plan[r.key]}")
+        counts = Counter(_plan_group(v) for v in plan.values())
+        click.echo(f"{len(runs)} runs: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
         return
     from ganzoo import preempt
 
@@ -402,6 +403,11 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
         sys.exit(preempt.exit_status())
     if summary.failed:
         sys.exit(1)
+
+
+def _plan_group(state: str) -> str:
+    """'from results/x.runs.jsonl' and 'to resume (step 250)' counted as one group each."""
+    return state.split(" (")[0]
 
 
 @main.command()

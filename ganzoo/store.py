@@ -140,6 +140,25 @@ def check_store(path: str | Path) -> None:
         db.close()
 
 
+def peek_statuses(path: str | Path) -> dict[str, tuple[str, int]]:
+    """Read-only: (status, step) of every run key in the store at ``path`` ({} when there is none),
+    a done row first when several suites list one run, as :meth:`Store.status` does."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    check_store(path)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+    try:
+        rows = db.execute("SELECT key, status, step FROM runs").fetchall()
+    finally:
+        db.close()
+    out: dict[str, tuple[str, int]] = {}
+    for key, status, step in rows:
+        if key not in out or (status in DONE and out[key][0] not in DONE):
+            out[key] = (status, step or 0)
+    return out
+
+
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

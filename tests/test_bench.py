@@ -289,3 +289,42 @@ def test_a_run_listed_by_two_suites_in_one_store_is_done_for_both(tmp_path):
     s.add_runs([("k", "B", "cpu", {"b": "1"}, 0, "{}", ""), ("j", "B", "cpu", {"b": "2"}, 0, "{}", "")])
     assert [(r["key"], r["status"], r["step"]) for r in s.records("B", "cpu")] == [("k", "finished", 10),
                                                                                    ("j", "pending", None)]
+
+
+def test_dry_run_says_what_a_bench_would_do_with_each_run_and_writes_nothing(tmp_path, registry):
+    from ganzoo.bench import plan_runs
+    from ganzoo.export import write_export
+
+    suite_file = tiny_suite(tmp_path, steps=4)
+    runs = expand(load_suite(suite_file), "smoke", registry)
+    assert len(runs) == 8
+    k = [r.key for r in runs]
+    # Another machine's export of a suite that trains two of these configs (one finished, one failed).
+    other = Store(tmp_path / "other.sqlite")
+    for key, status in ((k[0], "finished"), (k[1], "failed")):
+        other.add_run(key, "elsewhere", "cpu", {"x": key}, 0, "{}", "/nowhere")
+        other.set_status(key, status, 4, 1.0, None)
+    export = write_export(other, "elsewhere", "cpu", tmp_path / "elsewhere.runs.jsonl")
+    other.close()
+    out = tmp_path / "out"
+    store = Store(out / "store.sqlite")  # this bench's store: one done, one interrupted, one failed, one running
+    store.add_runs([(r.key, "tiny", "smoke", r.setting, r.seed, r.config.to_json(), str(out / r.key)) for r in runs])
+    for key, status, step in ((k[2], "finished", 4), (k[3], "interrupted", 2), (k[4], "failed", 0),
+                              (k[5], "running", 3), (k[0], "pending", 0)):
+        store.set_status(key, status, step, 1.0, None)
+    store.close()
+    before = (out / "store.sqlite").read_bytes()
+    plan = plan_runs(runs, out / "store.sqlite", [export])
+    assert [plan[key] for key in k] == [f"from {export}", "to train", "done", "to resume (step 2)",
+                                        "to train again (failed)", "running (step 3)", "to train", "to train"]
+    assert (out / "store.sqlite").read_bytes() == before
+    assert plan_runs(runs, tmp_path / "none" / "store.sqlite", []) == {key: "to train" for key in k}
+    assert not (tmp_path / "none").exists()  # a dry run creates no store
+
+    res = subprocess.run([sys.executable, "-m", "ganzoo.cli", "bench", "--suite", str(suite_file), "--scale",
+                          "smoke", "--out", str(out), "--from-export", str(export), "--dry-run"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[-1] == (f"8 runs: 1 done, 1 from {export}, 1 running, 1 to resume, "
+                                           "3 to train, 1 to train again")
+    assert (out / "store.sqlite").read_bytes() == before
