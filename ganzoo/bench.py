@@ -433,7 +433,10 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
             executor.run(next_job, on_done)
     finally:
         bar.close()
-        store.update_invocation(invocation, time.time() - t0, ran)
+        if ran:
+            store.update_invocation(invocation, time.time() - t0, ran)
+        else:  # it trained nothing: its header figures ("over N invocations") stay as they were
+            store.drop_invocation(invocation)
         store.retire_owner(owner)
     summary = BenchSummary(len(runs), skipped, counts["finished"], counts["diverged"], counts["failed"],
                            time.time() - t0, None, counts["interrupted"], store.held_by_others(keys, owner),

@@ -452,18 +452,19 @@ def _report_suite(suite_name: str, scale: str, out: Path, results: Path, html: b
 
     suite = find_suite(suite_name, reg)
     exported = export_path(results, suite.name, scale)
+    store, missing = None, f"no result store at {out / STORE_FILE}"
     if (out / STORE_FILE).exists():
         store = Store(out / STORE_FILE)
-    elif exported.exists():
+        if not store.records(suite.name, scale):  # the suite ran elsewhere: its export has it
+            store.close()
+            store, missing = None, f"{out / STORE_FILE} holds no runs of {suite.name} at scale {scale!r}"
+    if store is None and exported.exists():
         store, name, at = load_export(exported)
         if (name, at) != (suite.name, scale):
             raise GanzooError(f"{exported} holds {name} at scale {at!r}, not {suite.name} at {scale!r}")
-        click.echo(f"no result store at {out / STORE_FILE}: rebuilding from {exported}")
-    else:
-        raise GanzooError(f"no result store at {out / STORE_FILE} and no export at {exported}; "
-                          f"run `ganzoo bench --suite {suite_name}` first")
-    if not store.records(suite.name, scale):
-        raise GanzooError(f"the store holds no runs of {suite.name} at scale {scale!r}")
+        click.echo(f"{missing}: rebuilding from {exported}")
+    elif store is None:
+        raise GanzooError(f"{missing} and no export at {exported}; run `ganzoo bench --suite {suite_name}` first")
     path = write_report(suite, scale, store, results, reg, html=html)
     store.close()
     click.echo(f"wrote {path}" + (f", {path.with_suffix('.html')} and {path.parent / 'index.html'}" if html else ""))

@@ -373,6 +373,11 @@ class Store:
         with self.tx():
             self.db.execute("UPDATE invocations SET seconds = ?, ran = ? WHERE rowid = ?", (seconds, ran, rowid))
 
+    def drop_invocation(self, rowid: int) -> None:
+        """Forget an invocation that recorded no run (everything was done or taken by other benches)."""
+        with self.tx():
+            self.db.execute("DELETE FROM invocations WHERE rowid = ?", (rowid,))
+
     def invocations(self, suite: str, scale: str) -> list[tuple]:
         return self.db.execute("SELECT started, seconds, executor, ran FROM invocations WHERE suite = ? "
                                "AND scale = ? ORDER BY started", (suite, scale)).fetchall()

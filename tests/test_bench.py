@@ -128,8 +128,15 @@ def test_smoke_suite_end_to_end(tmp_path, registry):
         assert f"| {part} " in text, part  # the paired count broken down by architecture, regime and loss
     assert (tmp_path / "results" / "selfmod-robustness-smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # A second invocation skips everything.
+    store = Store(tmp_path / "runs" / "store.sqlite")
+    first = store.invocations("selfmod-robustness", "smoke")
+    store.close()
+    assert [ran for *_, ran in first] == [72]
     again = run_suite(suite, "smoke", tmp_path / "runs", registry, LocalExecutor(registry), None, progress=False)
     assert again.skipped == 72 and again.finished == 0
+    store = Store(tmp_path / "runs" / "store.sqlite")
+    assert store.invocations("selfmod-robustness", "smoke") == first  # one that trained nothing is not kept
+    store.close()
 
 
 @pytest.mark.slow

@@ -36,6 +36,25 @@ def test_report_rebuilds_the_committed_markdown_from_the_export_alone(tmp_path):
     assert (results / "selfmod-where-smoke.runs.jsonl").read_text() == (DATA / "selfmod-where-smoke.runs.jsonl").read_text()
 
 
+def test_report_of_a_suite_the_store_lacks_rebuilds_from_its_export(tmp_path):
+    from ganzoo.store import Store
+
+    out, results = tmp_path / "runs", tmp_path / "results"
+    store = Store(out / "store.sqlite")  # this machine's store: other suites only
+    store.add_run("k", "another-suite", "smoke", {"a": "b"}, 0, "{}", "/x")
+    store.close()
+    args = ["report", "--suite", "selfmod-where", "--scale", "smoke", "--out", str(out), "--results", str(results)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code != 0 and "holds no runs of selfmod-where at scale 'smoke' and no export" in res.output
+    results.mkdir()
+    shutil.copy(DATA / "selfmod-where-smoke.runs.jsonl", results)
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "holds no runs of selfmod-where at scale 'smoke': rebuilding from" in res.output
+    made = (results / "selfmod-where-smoke.md").read_text()
+    assert _body(made) == _body((DATA / "selfmod-where-smoke.md").read_text())
+
+
 def test_report_without_store_or_export_is_a_one_line_error(tmp_path):
     res = CliRunner().invoke(main, ["report", "--suite", "selfmod-where", "--scale", "smoke",
                                     "--out", str(tmp_path / "x"), "--results", str(tmp_path / "r")])

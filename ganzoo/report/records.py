@@ -162,6 +162,19 @@ def coerce(records: Iterable[RunRecord | dict]) -> list[RunRecord]:
     return [r if isinstance(r, RunRecord) else RunRecord.from_dict(r) for r in records]
 
 
+def in_suite_order(suite: Any, records: list[RunRecord]) -> list[RunRecord]:
+    """``records`` in the order the suite expands its runs (axes and their values as the file lists
+    them, then the seed), whatever order a store holds them in: the rows of a report must not
+    depend on which bench, or which ``--from-export``, wrote a run first. Labels the suite does not
+    list (a run of an older suite file) keep their order, after the ones it does."""
+    ranks = [(a.name, {v.label: i for i, v in enumerate(a.values)}) for a in getattr(suite, "axes", None) or []]
+
+    def key(r: RunRecord) -> tuple:
+        return tuple(rank.get(str(r.setting.get(name)), len(rank)) for name, rank in ranks) + (r.seed,)
+
+    return sorted(records, key=key)
+
+
 def load_records(store: Any, suite: str, scale: str) -> list[RunRecord]:
     """Every run of ``suite`` at ``scale`` from a :class:`ganzoo.store.Store`, with series and artefacts."""
     out = []

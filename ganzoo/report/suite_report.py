@@ -25,7 +25,7 @@ from ganzoo.atomic import write_atomic
 from ganzoo.errors import ConfigError, GanzooError
 from ganzoo.report.kinds import Context, MixedProtocols, NotAvailable, Rows
 from ganzoo.report.markdown import not_available, render_table
-from ganzoo.report.records import RunRecord, coerce
+from ganzoo.report.records import RunRecord, coerce, in_suite_order
 from ganzoo.specs import TableKind
 
 
@@ -274,7 +274,7 @@ def write_suite_report(suite: Any, scale: str, records: list, path: Path, invoca
     if registry is None:
         raise TypeError("write_suite_report needs the registry (its table and figure kinds)")
     path = Path(path)
-    records = coerce(records)
+    records = in_suite_order(suite, coerce(records))
     head = header(suite, scale, records, list(invocations), planned)
     sections = compute_sections(suite, scale, records, path, registry, references)
     if verdicts is None:
