@@ -24,8 +24,8 @@ if [ ${#suites[@]} -eq 0 ]; then
             selfmod-robustness pggan-ablation)
 fi
 exports=()
-for f in results/*.runs.jsonl; do
-    [ -e "$f" ] && exports+=(--from-export "$f")
+for f in results/*.runs.jsonl; do  # the cpu-scale exports (a smoke run's export sits beside them)
+    if head -n 1 "$f" | grep -q '"scale":"cpu"'; then exports+=(--from-export "$f"); fi
 done
 for suite in "${suites[@]}"; do
     echo "== $suite: $(ganzoo bench --suite "$suite" --scale cpu --dry-run "${exports[@]}" | tail -n 1)"
