@@ -476,6 +476,7 @@ def _write_claims_index(scale: str, results: Path, reg) -> Path:
     from ganzoo.export import export_path, load_export
     from ganzoo.report import load_records
     from ganzoo.report.index import SuiteFindings, render_index, update_readme
+    from ganzoo.report.records import in_suite_order
     from ganzoo.suite import find_suite
 
     entries = []
@@ -489,8 +490,8 @@ def _write_claims_index(scale: str, results: Path, reg) -> Path:
             entries.append(SuiteFindings(suite, None, [], planned))
             continue
         store, _, _ = load_export(exported)
-        entries.append(SuiteFindings(suite, load_records(store, suite.name, scale),
-                                     store.references(suite.name, scale), planned))
+        records = in_suite_order(suite, load_records(store, suite.name, scale))  # as the suite's report has them
+        entries.append(SuiteFindings(suite, records, store.references(suite.name, scale), planned))
         store.close()
     return update_readme(results / "README.md", render_index(entries, scale))
 
