@@ -459,6 +459,13 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
     return summary
 
 
+def _live_step(run_dir: Path, default: int) -> int:
+    try:
+        return int(json.loads((run_dir / "status.json").read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return default
+
+
 def plan_runs(runs: list[RunSpec], store_path: Path, exports: Iterable[Path] = ()) -> dict[str, str]:
     """What a bench would do with each run, read without writing anything (``--dry-run``): ``done``
     (the store has it), ``from PATH`` (a done run of that export, taken as ``--from-export`` takes
@@ -480,8 +487,8 @@ def plan_runs(runs: list[RunSpec], store_path: Path, exports: Iterable[Path] = (
             plan[r.key] = "done"
         elif r.key in offered and status != "running":
             plan[r.key] = f"from {offered[r.key]}"
-        elif status == "running":
-            plan[r.key] = f"running (step {step})"
+        elif status == "running":  # its own status file has the live step
+            plan[r.key] = f"running (step {_live_step(store_path.parent / 'runs' / r.key, step)})"
         elif status == "failed":
             plan[r.key] = "to train again (failed)"
         elif step:

@@ -324,6 +324,9 @@ def test_dry_run_says_what_a_bench_would_do_with_each_run_and_writes_nothing(tmp
     plan = plan_runs(runs, out / "store.sqlite", [export])
     assert [plan[key] for key in k] == [f"from {export}", "to train", "done", "to resume (step 2)",
                                         "to train again (failed)", "running (step 3)", "to train", "to train"]
+    (out / "runs" / k[5]).mkdir(parents=True)  # a running run's live step is in its status file
+    (out / "runs" / k[5] / "status.json").write_text('{"state": "running", "step": 7}')
+    assert plan_runs(runs, out / "store.sqlite", [])[k[5]] == "running (step 7)"
     assert (out / "store.sqlite").read_bytes() == before
     assert plan_runs(runs, tmp_path / "none" / "store.sqlite", []) == {key: "to train" for key in k}
     assert not (tmp_path / "none").exists()  # a dry run creates no store
