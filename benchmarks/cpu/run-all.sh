@@ -11,10 +11,10 @@
 # robustness grid takes its 8 runs that selfmod-where already trained, biggan-ablation's row 9 is
 # biggan-truncation's reference. `ganzoo bench ... --dry-run` says what a suite has left.
 #
-# Summed run time on a 2-core avx512_bf16 machine (no AMX), from the results files and the
-# calibration: selfmod-where 5 h, selfmod-conditional 8 h, biggan-truncation 3 h,
-# pggan-mode-coverage 5 h, biggan-ablation about 14 h, pggan-ablation about 35 h, selfmod-robustness
-# about 32 h (estimates for the last three); wall time is about half that with 2 workers.
+# Summed run time on a 2-core avx512_bf16 machine (no AMX), from the results files: selfmod-where
+# 5 h, selfmod-conditional 8 h, biggan-truncation 3 h, pggan-mode-coverage 5 h; estimated from
+# measured per-run times: biggan-ablation about 14 h, pggan-ablation about 35 h, selfmod-robustness
+# about 50 h. Wall time is about half that with 2 workers: some 60 hours in all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
