@@ -64,7 +64,8 @@ def run_job_in_worker(job: dict[str, Any]) -> dict[str, Any]:
     """:func:`run_job` in a worker process (a pool or Ray): the worker builds its own registry."""
     from ganzoo.registry import load_registry
 
-    return run_job(job, load_registry())
+    with preempt.in_job():
+        return run_job(job, load_registry())
 
 
 def _train_job(job: dict[str, Any], t0: float, registry: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator
 class _WorkerState:
     def __init__(self) -> None:
         self.in_training = False
+        self.in_job = False  # a spawned bench worker between taking a job and returning its outcome
         self.stop_requests = 0
 
     @property
@@ -72,6 +73,17 @@ def in_training() -> Iterator[None]:
         STATE.in_training = False
 
 
+@contextlib.contextmanager
+def in_job() -> Iterator[None]:
+    """Marks a worker's span from taking a job to returning its outcome (an orphaned worker exits
+    only outside it)."""
+    STATE.in_job = True
+    try:
+        yield
+    finally:
+        STATE.in_job = False
+
+
 def reset() -> None:
     """Forget earlier stop requests (a new bench in the same process)."""
     STATE.in_training, STATE.stop_requests = False, 0
@@ -100,19 +112,29 @@ def _on_sigint(signum: int, frame: Any) -> None:
 def _stop_with_parent(parent: int) -> None:
     """SIGTERM this worker when the bench that spawned it dies (even by SIGKILL), so that it stops
     at a step boundary instead of training on, orphaned, while another bench takes the run over
-    (that bench's worker waits for this one's lock on the run directory). Linux's
-    PR_SET_PDEATHSIG where available, a watcher thread elsewhere."""
+    (that bench's worker waits for this one's lock on the run directory), and then exit. Linux's
+    PR_SET_PDEATHSIG sends the signal where available, a watcher thread elsewhere; the watcher
+    also ends the orphaned process once its job has returned."""
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        armed = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM) == 0  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        def watch() -> None:
-            while os.getppid() == parent:
-                time.sleep(1.0)
-            os.kill(os.getpid(), signal.SIGTERM)
+        armed = False
 
-        threading.Thread(target=watch, daemon=True).start()
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        if not armed:
+            os.kill(os.getpid(), signal.SIGTERM)
+        # Orphaned: the current job (if any) stops at a step boundary and writes its checkpoint;
+        # then nobody is left to hand this worker another job or to read its outcome, so it ends
+        # instead of waiting on the pool's queue for ever.
+        while STATE.in_job:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="ganzoo-orphan-watch", daemon=True).start()
     if os.getppid() != parent:  # the parent died before the death signal was armed
         os.kill(os.getpid(), signal.SIGTERM)
 

@@ -254,3 +254,45 @@ def test_two_worker_suite_killed_20_times_finishes_as_if_uninterrupted(tmp_path,
     assert clean.finished == 8
     assert values_by_key(out / "store.sqlite") == values_by_key(tmp_path / "clean" / "store.sqlite")
     assert tables(res / "tiny-smoke.md") == tables(tmp_path / "res2" / "tiny-smoke.md")
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie that nobody reaped has exited)."""
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc to find the workers")
+def test_workers_of_a_sigkilled_bench_checkpoint_and_exit(tmp_path):
+    suite_file = tiny_suite(tmp_path, steps=100000)
+    suite_file.write_text(suite_file.read_text().replace("checkpoint_every = 5", "checkpoint_every = 100000")
+                          .replace("every = 10, extractor", "every = 100000, extractor"))
+    out = tmp_path / "out"
+    proc = subprocess.Popen(bench_cmd(suite_file, out, tmp_path / "res", "--executor", "processes",
+                                      "--workers", "2"), cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def two_training() -> bool:
+        logs = list(out.glob("runs/*/log.jsonl"))
+        return len(logs) == 2 and all(len(p.read_text().splitlines()) >= 2 for p in logs)
+
+    with _killed_on_failure(proc):
+        _wait_for(two_training, 300, proc)
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+        os.kill(proc.pid, signal.SIGKILL)  # the bench alone: the OOM killer's choice, say
+        proc.wait()
+    deadline = time.time() + 120
+    while any(_alive(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [p for p in workers if _alive(p)]
+    for pid in left:  # do not leak them into the rest of the test run
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "workers of a dead bench are still running"
+    for run_dir in [p.parent for p in out.glob("runs/*/log.jsonl")]:  # each stopped at a step boundary
+        status = json.loads((run_dir / "status.json").read_text())
+        assert status["state"] == "interrupted" and 0 < status["step"] < 100000
+        assert (run_dir / "checkpoint.pt").exists()
