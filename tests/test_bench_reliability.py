@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -161,22 +162,29 @@ def test_sigterm_stops_ganzoo_train_with_a_checkpoint(tmp_path):
     assert log_events(out)[-1] == "interrupted"
 
 
-@pytest.mark.slow
-def test_sigterm_stops_every_worker_of_ganzoo_bench(tmp_path):
+def _two_worker_bench(tmp_path: Path, **popen) -> tuple[subprocess.Popen, Path]:
+    """A 2-worker bench of runs too long to finish (no checkpoint or evaluation on the way)."""
     suite_file = tiny_suite(tmp_path, steps=100000)
     suite_file.write_text(suite_file.read_text().replace("checkpoint_every = 5", "checkpoint_every = 100000")
                           .replace("every = 10, extractor", "every = 100000, extractor"))
     out = tmp_path / "out"
-    proc = subprocess.Popen(bench_cmd(suite_file, out, tmp_path / "res", "--executor", "processes",
-                                      "--workers", "2"), cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = bench_cmd(suite_file, out, tmp_path / "res", "--executor", "processes", "--workers", "2")
+    return subprocess.Popen(cmd, cwd=ROOT, **popen), out
 
-    def two_training() -> bool:
+
+def _two_training(out: Path) -> Callable[[], bool]:
+    def check() -> bool:
         logs = list(out.glob("runs/*/log.jsonl"))
         return len(logs) == 2 and all(len(p.read_text().splitlines()) >= 2 for p in logs)
 
+    return check
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_worker_of_ganzoo_bench(tmp_path):
+    proc, out = _two_worker_bench(tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with _killed_on_failure(proc):
-        _wait_for(two_training, 300, proc)
+        _wait_for(_two_training(out), 300, proc)
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
@@ -267,20 +275,9 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc to find the workers")
 def test_workers_of_a_sigkilled_bench_checkpoint_and_exit(tmp_path):
-    suite_file = tiny_suite(tmp_path, steps=100000)
-    suite_file.write_text(suite_file.read_text().replace("checkpoint_every = 5", "checkpoint_every = 100000")
-                          .replace("every = 10, extractor", "every = 100000, extractor"))
-    out = tmp_path / "out"
-    proc = subprocess.Popen(bench_cmd(suite_file, out, tmp_path / "res", "--executor", "processes",
-                                      "--workers", "2"), cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-
-    def two_training() -> bool:
-        logs = list(out.glob("runs/*/log.jsonl"))
-        return len(logs) == 2 and all(len(p.read_text().splitlines()) >= 2 for p in logs)
-
+    proc, out = _two_worker_bench(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     with _killed_on_failure(proc):
-        _wait_for(two_training, 300, proc)
+        _wait_for(_two_training(out), 300, proc)
         workers = _children(proc.pid)
         assert len(workers) >= 2
         os.kill(proc.pid, signal.SIGKILL)  # the bench alone: the OOM killer's choice, say
