@@ -344,14 +344,44 @@ class BenchSummary:
     note: str = ""  # e.g. why the existing report was kept
     imported: int = 0  # done runs taken from --from-export
     unmatched: int = 0  # done runs of that export whose configs are not this bench's
+    late: int = 0  # runs not started because they were not expected to end by finish_by
+
+
+def expected_seconds(runs: list[RunSpec], store: Store, suite: Suite, scale: str) -> dict[str, float | None]:
+    """How long each run is expected to take, from the runs this store has finished: the mean of its
+    setting's finished runs (its other seeds), else the longest finished run of the suite at this
+    scale (a new setting may be the largest), else the scale's measured ``minutes_per_run``; None
+    when nothing is known. A run interrupted at step s of n is expected to need (n - s) / n of it."""
+    records = store.records(suite.name, scale)
+    took: dict[str, list[float]] = {}
+    for r in records:
+        if r["status"] == "finished" and r["seconds"]:
+            took.setdefault(json.dumps(r["setting"], sort_keys=True), []).append(float(r["seconds"]))
+    longest = max((max(v) for v in took.values()), default=None)
+    minutes = suite.scale(scale).minutes_per_run
+    fallback = longest if longest is not None else (minutes * 60 if minutes else None)
+    done_steps = {r["key"]: r["step"] or 0 for r in records if r["status"] not in DONE}
+    out: dict[str, float | None] = {}
+    for r in runs:
+        same = took.get(json.dumps(r.setting, sort_keys=True))
+        full = sum(same) / len(same) if same else fallback
+        if full is not None:
+            total = max(1, r.config.train.g_steps)
+            full *= max(0.0, 1.0 - min(done_steps.get(r.key, 0), total) / total)
+        out[r.key] = full
+    return out
 
 
 def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
               results_dir: Path | None, extra_set: dict | None = None, seeds: list[int] | None = None,
               progress: bool = True, only: dict[str, list[str]] | None = None,
-              from_export: Path | list[Path] | None = None) -> BenchSummary:
+              from_export: Path | list[Path] | None = None, finish_by: float | None = None) -> BenchSummary:
     """Run every unfinished run of ``suite`` at ``scale`` (or of the settings ``only`` selects) and
     regenerate its tables from every run of the store.
+
+    With ``finish_by`` (a time stamp), a run is started only when :func:`expected_seconds` says it
+    ends by then (a run with no estimate at all is started); the others are left for a later bench,
+    and the tables are regenerated from what is done.
 
     Any number of benches may run this on one ``out`` at once: each run is claimed in the store
     before it starts (see :mod:`ganzoo.store`), so they share the work and none is trained or
@@ -380,6 +410,8 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
                             {r.key: (r.setting, r.seed, r.config.to_json()) for r in runs})
         imported, unmatched = imported + got[0], unmatched + got[1]
     skipped = sum(store.status(k) in DONE for k in keys)
+    if results_dir is not None:  # first, so that a bench stopped half-way leaves a complete reference
+        store_references(suite, scale, runs, store, registry)
     sweep = ({**suite.sweep.model_dump(), **suite.scale(scale).sweep} if suite.sweep is not None else None)
     counts = {"finished": 0, "diverged": 0, "failed": 0, "interrupted": 0, "running": 0}
     produced = False
@@ -392,10 +424,17 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
     preempt.reset()
     stop = preempt.BenchStop(executor.signal_workers)
 
+    late: set[str] = set()  # runs not expected to end by finish_by
+
     def next_job() -> dict | None:
         if stop.requested or counts["interrupted"]:
             return None
-        key = store.claim(keys, owner, retry_failed_before=t0, skip=attempted)
+        if finish_by is not None:
+            left = finish_by - time.time()
+            late.clear()
+            late.update(k for k, sec in expected_seconds(runs, store, suite, scale).items()
+                        if sec is not None and sec > left)
+        key = store.claim(keys, owner, retry_failed_before=t0, skip=attempted | late)
         if key is None:
             return None
         attempted.add(key)
@@ -441,7 +480,8 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
         store.retire_owner(owner)
     summary = BenchSummary(len(runs), skipped, counts["finished"], counts["diverged"], counts["failed"],
                            time.time() - t0, None, counts["interrupted"], store.held_by_others(keys, owner),
-                           imported=imported, unmatched=unmatched)
+                           imported=imported, unmatched=unmatched,
+                           late=sum(1 for k in late if store.status(k) not in DONE))
     if stop.requested or counts["interrupted"]:
         summary.note = "interrupted: the tables were not regenerated; run the same command to resume"
     elif results_dir is not None:
@@ -452,7 +492,6 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
             summary.note = (f"no run of this bench produced a value ({counts['failed']} failed); "
                             f"kept the existing report {path}")
         else:
-            store_references(suite, scale, runs, store, registry)
             with store.tx():  # serialised with other benches' records: the last writer sees them all
                 summary.report = write_report(suite, scale, store, results_dir, registry)
     summary.seconds = time.time() - t0

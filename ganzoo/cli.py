@@ -6,7 +6,9 @@ without a traceback.
 
 from __future__ import annotations
 
+import re
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -321,13 +323,18 @@ def _parse_only(items: tuple[str, ...]) -> dict[str, list[str]] | None:
               help="Continue from a results export (results/<suite>.runs.jsonl; repeatable): its finished "
                    "runs with this bench's configs, of this suite or another, are taken into the store "
                    "and not trained again.")
+@click.option("--finish-by", "finish_by", default=None, metavar="HH:MM|DURATION",
+              help="Start a run only if it is expected to end by then (a clock time, its next "
+                   "occurrence, or a duration such as 2h30m), for job slots and sessions with a hard "
+                   "end. A run's expected time is the mean of its setting's finished runs in the store, "
+                   "else the suite's longest finished run, else the scale's measured minutes per run.")
 @click.option("--dry-run", is_flag=True, help="List the runs and exit.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def bench(suite_name: str, scale: str, executor: str, workers: int | None, address: str | None,
           dataset: str | None, data_root: Path | None, seeds: str | None, steps: int | None,
           overrides: tuple[str, ...], only: tuple[str, ...], out: Path, results: Path,
-          from_export: tuple[Path, ...], dry_run: bool,
+          from_export: tuple[Path, ...], finish_by: str | None, dry_run: bool,
           quiet: bool) -> None:
     """Run a benchmark suite and write its comparison tables (finished runs are never redone).
 
@@ -366,6 +373,7 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
         extra[key.strip()] = parse_value(value)
     seed_list = _parse_seeds(seeds)
     selected = _parse_only(only)
+    deadline = _parse_finish_by(finish_by) if finish_by else None
     if dry_run:  # every check a real bench makes before training: configs, tables, the store
         from ganzoo.bench import STORE_FILE, check_suite, plan_runs
 
@@ -382,7 +390,7 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
     ex = make_executor(executor, reg, workers or sc.workers, address)
     try:
         summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet,
-                            only=selected, from_export=list(from_export))
+                            only=selected, from_export=list(from_export), finish_by=deadline)
     except KeyboardInterrupt:  # a third Ctrl-C/SIGTERM: abandoned; the runs resume from their checkpoints
         click.echo("stopped at once; run the same command to resume", err=True)
         sys.exit(preempt.exit_status())
@@ -394,6 +402,9 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
         click.echo(f"{summary.imported} finished run(s) taken from {', '.join(map(str, from_export))}"
                    + (f"; {summary.unmatched} of its runs have other configs than this bench's and were "
                       "not taken" if summary.unmatched else ""))
+    if summary.late:
+        click.echo(f"{summary.late} run(s) left for a later bench: not expected to end by "
+                   f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(deadline))}")
     if summary.elsewhere:
         click.echo(f"{summary.elsewhere} run(s) are still being trained by other benches on {out}; the "
                    "last bench to finish writes the complete tables")
@@ -403,6 +414,26 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
         sys.exit(preempt.exit_status())
     if summary.failed:
         sys.exit(1)
+
+
+def _parse_finish_by(text: str, now: float | None = None) -> float:
+    """``--finish-by``: a clock time HH:MM (its next occurrence, local time) or a duration such as
+    ``2h30m``, ``90m`` or ``45s``; returns a time stamp."""
+    now = time.time() if now is None else now
+    text = text.strip()
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    if clock:
+        hour, minute = int(clock[1]), int(clock[2])
+        if hour > 23 or minute > 59:
+            raise GanzooError(f"--finish-by {text!r}: not a clock time (00:00 to 23:59)")
+        t = time.localtime(now)
+        at = time.mktime((t.tm_year, t.tm_mon, t.tm_mday, hour, minute, 0, 0, 0, -1))
+        return at if at > now else at + 24 * 3600
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    if not text or not parts or not any(parts.groups()):
+        raise GanzooError(f"--finish-by {text!r}: expected a clock time HH:MM or a duration such as 2h30m")
+    h, m, s = (int(g or 0) for g in parts.groups())
+    return now + 3600 * h + 60 * m + s
 
 
 def _plan_group(state: str) -> str:

@@ -338,3 +338,45 @@ def test_dry_run_says_what_a_bench_would_do_with_each_run_and_writes_nothing(tmp
     assert res.stdout.splitlines()[-1] == (f"8 runs: 1 done, 1 from {export}, 1 running, 1 to resume, "
                                            "3 to train, 1 to train again")
     assert (out / "store.sqlite").read_bytes() == before
+
+
+def test_finish_by_starts_only_runs_expected_to_end_in_time(tmp_path, registry):
+    from ganzoo.bench import expected_seconds
+
+    suite_file = tiny_suite(tmp_path, steps=4)
+    suite = load_suite(suite_file)
+    runs = expand(suite, "smoke", registry)
+    out = tmp_path / "out"
+    store = Store(out / "store.sqlite")
+    store.add_runs([(r.key, "tiny", "smoke", r.setting, r.seed, r.config.to_json(), str(out / "runs" / r.key))
+                    for r in runs])
+    assert expected_seconds(runs, store, suite, "smoke") == {r.key: None for r in runs}  # nothing known yet
+    # Seed 0 of the first setting took two hours; seed 0 of the second 10 s; the second's seed 1
+    # stopped half-way.
+    store.set_status(runs[0].key, "finished", 4, 7200.0, None)
+    store.set_status(runs[2].key, "finished", 4, 10.0, None)
+    store.set_status(runs[3].key, "interrupted", 2, 5.0, None)
+    est = expected_seconds(runs, store, suite, "smoke")
+    assert runs[0].setting == runs[1].setting and runs[2].setting == runs[3].setting
+    assert est[runs[1].key] == 7200.0  # its setting's mean
+    assert est[runs[3].key] == 5.0  # half of its setting's mean is left
+    assert {est[r.key] for r in runs[4:]} == {7200.0}  # a new setting: the longest finished run
+    store.close()
+
+    # An hour left: only the half-done run fits; every other run is left for later, and the
+    # (partial) tables and the real-data reference are written all the same.
+    results = tmp_path / "results"
+    summary = run_suite(suite, "smoke", out, registry, LocalExecutor(registry), results, progress=False,
+                        finish_by=time.time() + 3600)
+    assert (summary.finished, summary.late, summary.interrupted) == (1, 5, 0)
+    store = Store(out / "store.sqlite")
+    assert store.status(runs[3].key) == "finished" and store.status(runs[1].key) == "pending"
+    assert store.references("tiny", "smoke")
+    store.close()
+    assert summary.report is not None and summary.report.exists()
+
+    res = subprocess.run([sys.executable, "-m", "ganzoo.cli", "bench", "--suite", str(suite_file), "--scale",
+                          "smoke", "--out", str(out), "--results", str(results), "--quiet", "--finish-by", "30m"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "5 run(s) left for a later bench: not expected to end by" in res.stdout

@@ -199,6 +199,8 @@ def test_sigterm_stops_every_worker_of_ganzoo_bench(tmp_path):
         assert status["state"] == "interrupted" and 0 < status["step"] < 100000
         assert (run_dir / "checkpoint.pt").exists()
     store = Store(out / "store.sqlite")  # ready to resume: the next bench claims them first
+    # The real-data reference is computed before any training, so a stopped bench has it too.
+    assert [r["metric"] for r in store.references("tiny", "smoke")] == ["fid100@mnist-cnn/fid"]
     me = store.register_owner()
     keys = sorted(runs, key=lambda k: k not in interrupted)
     assert store.claim(keys, me, 0) in interrupted

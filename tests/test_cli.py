@@ -168,3 +168,19 @@ def test_resume_errors_extension_and_stale_temporary_files(tmp_path):
     torch.save(state, out / "checkpoint.pt")
     _one_line_error(run_cli(*args, "--set", "train.g_steps=4", "--out", str(out), "--resume"),
                     f"G.{name}", str((right[0] + 1, *right[1:])), str(right))
+
+
+def test_finish_by_takes_a_clock_time_or_a_duration():
+    import time
+
+    from ganzoo.cli import _parse_finish_by
+    from ganzoo.errors import GanzooError
+
+    now = time.mktime((2026, 12, 3, 15, 40, 0, 0, 0, -1))
+    assert _parse_finish_by("2h30m", now) == now + 9000
+    assert _parse_finish_by("90m", now) == now + 5400 and _parse_finish_by("45s", now) == now + 45
+    assert _parse_finish_by("18:20", now) == now + (2 * 60 + 40) * 60
+    assert _parse_finish_by("15:00", now) == now + (23 * 60 + 20) * 60  # passed today: tomorrow's
+    for bad in ("", "soon", "25:00", "18:61", "2h30", "-1h"):
+        with pytest.raises(GanzooError, match="--finish-by"):
+            _parse_finish_by(bad, now)

@@ -341,3 +341,10 @@ def test_plot_paired_writes_png(tmp_path, scale):
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
     assert [p.name for p in (tmp_path / "plots").iterdir()] == ["paired.png"]  # no temp file left
+
+
+def test_header_lists_numbers_in_numeric_order():
+    from ganzoo.report.suite_report import _joined
+
+    assert _joined({64, 8, 32, 16}) == "8, 16, 32, 64"  # not "16, 32, 64, 8"
+    assert _joined({"resnet", "sndcgan"}) == "resnet, sndcgan" and _joined(set()) == "—"

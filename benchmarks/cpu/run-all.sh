@@ -5,6 +5,7 @@
 #
 #   benchmarks/cpu/run-all.sh                      # every suite, in the order below
 #   benchmarks/cpu/run-all.sh selfmod-robustness   # only these suites
+#   FINISH_BY=18:20 benchmarks/cpu/run-all.sh      # start only runs expected to end by 18:20
 #
 # Safe to stop (Ctrl-C or SIGTERM: runs stop at a step boundary) and to run again: finished runs
 # are never redone. Every export is offered to every suite, because a run is its config: the
@@ -29,7 +30,8 @@ for f in results/*.runs.jsonl; do  # the cpu-scale exports (a smoke run's export
 done
 for suite in "${suites[@]}"; do
     echo "== $suite: $(ganzoo bench --suite "$suite" --scale cpu --dry-run "${exports[@]}" | tail -n 1)"
-    ganzoo bench --suite "$suite" --scale cpu --executor processes --workers 2 --quiet "${exports[@]}"
+    ganzoo bench --suite "$suite" --scale cpu --executor processes --workers 2 --quiet "${exports[@]}" \
+        ${FINISH_BY:+--finish-by "$FINISH_BY"}
     ganzoo report --suite "$suite" --scale cpu --html
 done
 ganzoo report --index

@@ -75,7 +75,12 @@ def _eval_when(cfgs: list[dict]) -> str:
 
 
 def _joined(values: set) -> str:
-    return ", ".join(sorted(map(str, values))) or "—"
+    """Numbers in numeric order (batch 8, 16, 32, 64), then the rest in text order."""
+    def order(v: Any) -> tuple:
+        number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        return (0, v, "") if number else (1, 0, str(v))
+
+    return ", ".join(str(v) for v in sorted(values, key=order)) or "—"
 
 
 def _overridden(suite: Any, scale: str, cfgs: list[dict]) -> str:
