@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 import traceback
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -347,27 +348,35 @@ class BenchSummary:
     late: int = 0  # runs not started because they were not expected to end by finish_by
 
 
-def expected_seconds(runs: list[RunSpec], store: Store, suite: Suite, scale: str) -> dict[str, float | None]:
-    """How long each run is expected to take, from the runs this store has finished: the mean of its
-    setting's finished runs (its other seeds), else the longest finished run of the suite at this
-    scale (a new setting may be the largest), else the scale's measured ``minutes_per_run``; None
-    when nothing is known. A run interrupted at step s of n is expected to need (n - s) / n of it."""
-    records = store.records(suite.name, scale)
+def expected_seconds(runs: list[RunSpec], records: Iterable[dict[str, Any]], minutes_per_run: float | None = None,
+                     steps_done: dict[str, int] | None = None,
+                     basis: dict[str, str] | None = None) -> dict[str, float | None]:
+    """How long each run is expected to take, from finished runs (``records``: dicts with
+    ``setting``, ``status``, ``seconds``, as :meth:`Store.records` gives them): the mean of its
+    setting's finished runs (its other seeds), else the longest finished run (a new setting may be
+    the largest), else ``minutes_per_run`` (the scale's measured figure); None when nothing is
+    known. A run stopped at step s of n (``steps_done``, by default the records' steps of runs not
+    done) is expected to need (n - s) / n of it. ``basis``, when given, gets each run's source:
+    ``setting``, ``longest``, ``scale`` or ``none``."""
+    records = list(records)
     took: dict[str, list[float]] = {}
     for r in records:
         if r["status"] == "finished" and r["seconds"]:
             took.setdefault(json.dumps(r["setting"], sort_keys=True), []).append(float(r["seconds"]))
     longest = max((max(v) for v in took.values()), default=None)
-    minutes = suite.scale(scale).minutes_per_run
-    fallback = longest if longest is not None else (minutes * 60 if minutes else None)
-    done_steps = {r["key"]: r["step"] or 0 for r in records if r["status"] not in DONE}
+    fallback = longest if longest is not None else (minutes_per_run * 60 if minutes_per_run else None)
+    if steps_done is None:
+        steps_done = {r["key"]: r["step"] or 0 for r in records if r["status"] not in DONE}
     out: dict[str, float | None] = {}
     for r in runs:
         same = took.get(json.dumps(r.setting, sort_keys=True))
         full = sum(same) / len(same) if same else fallback
+        if basis is not None:
+            basis[r.key] = ("setting" if same else "longest" if longest is not None
+                            else "scale" if fallback is not None else "none")
         if full is not None:
             total = max(1, r.config.train.g_steps)
-            full *= max(0.0, 1.0 - min(done_steps.get(r.key, 0), total) / total)
+            full *= max(0.0, 1.0 - min(steps_done.get(r.key, 0), total) / total)
         out[r.key] = full
     return out
 
@@ -432,7 +441,8 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
         if finish_by is not None:
             left = finish_by - time.time()
             late.clear()
-            late.update(k for k, sec in expected_seconds(runs, store, suite, scale).items()
+            late.update(k for k, sec in expected_seconds(runs, store.records(suite.name, scale),
+                                                          suite.scale(scale).minutes_per_run).items()
                         if sec is not None and sec > left)
         key = store.claim(keys, owner, retry_failed_before=t0, skip=attempted | late)
         if key is None:
@@ -506,7 +516,30 @@ def _live_step(run_dir: Path, default: int) -> int:
         return default
 
 
-def plan_runs(runs: list[RunSpec], store_path: Path, exports: Iterable[Path] = ()) -> dict[str, str]:
+@dataclass(frozen=True)
+class Planned:
+    """What a bench would do with one run (``--dry-run``)."""
+
+    state: str  # done, from, running, to resume, to train again, to train
+    step: int = 0  # running / to resume: the step it is at
+    source: str = ""  # from: the export
+
+    @property
+    def group(self) -> str:
+        """The label runs are counted under: the state, with the export for ``from``."""
+        return f"from {self.source}" if self.state == "from" else self.state
+
+    @property
+    def to_train(self) -> bool:
+        return self.state not in ("done", "from")
+
+    def __str__(self) -> str:
+        if self.state in ("running", "to resume"):
+            return f"{self.state} (step {self.step})"
+        return {"from": self.group, "to train again": "to train again (failed)"}.get(self.state, self.state)
+
+
+def plan_runs(runs: list[RunSpec], store_path: Path, exports: Iterable[Path] = ()) -> dict[str, Planned]:
     """What a bench would do with each run, read without writing anything (``--dry-run``): ``done``
     (the store has it), ``from PATH`` (a done run of that export, taken as ``--from-export`` takes
     it), ``running (step N)`` (another bench, or one that died: it resumes after the lease),
@@ -524,18 +557,46 @@ def plan_runs(runs: list[RunSpec], store_path: Path, exports: Iterable[Path] = (
     for r in runs:
         status, step = known.get(r.key, (None, 0))
         if status in DONE:
-            plan[r.key] = "done"
+            plan[r.key] = Planned("done")
         elif r.key in offered and status != "running":
-            plan[r.key] = f"from {offered[r.key]}"
+            plan[r.key] = Planned("from", source=offered[r.key])
         elif status == "running":  # its own status file has the live step
-            plan[r.key] = f"running (step {_live_step(store_path.parent / 'runs' / r.key, step)})"
+            plan[r.key] = Planned("running", _live_step(store_path.parent / "runs" / r.key, step))
         elif status == "failed":
-            plan[r.key] = "to train again (failed)"
+            plan[r.key] = Planned("to train again")
         elif step:
-            plan[r.key] = f"to resume (step {step})"
+            plan[r.key] = Planned("to resume", step)
         else:
-            plan[r.key] = "to train"
+            plan[r.key] = Planned("to train")
     return plan
+
+
+def plan_seconds(runs: list[RunSpec], plan: dict[str, Planned], suite: Suite, scale: str, store_path: Path,
+                 exports: Iterable[Path] = ()) -> tuple[float, dict[str, int], float | None]:
+    """The run time the runs left to train are expected to take (:func:`expected_seconds`, from the
+    finished runs of the store and of the exports; read only), how many of them were estimated on
+    each basis (``setting``, ``longest``, ``scale``, ``none``), and the longest finished run."""
+    from ganzoo.export import read_export
+    from ganzoo.store import peek_runs
+
+    by_key = {r.key: r for r in runs}
+    records = peek_runs(store_path, suite.name, scale)
+    for path in exports:
+        name, export_scale, lines = read_export(Path(path))
+        for line in lines:
+            if line["kind"] != "run" or line["status"] != "finished":
+                continue
+            if line["key"] in by_key:  # another suite's run with one of these configs: this suite's setting
+                records.append({**line, "setting": by_key[line["key"]].setting})
+            elif name == suite.name and export_scale == scale:
+                records.append(line)
+    steps = {k: p.step for k, p in plan.items() if p.step}
+    basis: dict[str, str] = {}
+    est = expected_seconds(runs, records, suite.scale(scale).minutes_per_run, steps, basis)
+    left = [r.key for r in runs if plan[r.key].to_train]
+    longest = max((float(r["seconds"]) for r in records if r["status"] == "finished" and r["seconds"]),
+                  default=None)
+    return (sum(est[k] or 0.0 for k in left), dict(Counter(basis[k] for k in left)), longest)
 
 
 def check_suite(suite: Suite, scale: str, runs: list[RunSpec], registry: Any) -> None:

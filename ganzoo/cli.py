@@ -375,15 +375,29 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
     selected = _parse_only(only)
     deadline = _parse_finish_by(finish_by) if finish_by else None
     if dry_run:  # every check a real bench makes before training: configs, tables, the store
-        from ganzoo.bench import STORE_FILE, check_suite, plan_runs
+        from ganzoo.bench import STORE_FILE, check_suite, plan_runs, plan_seconds
 
         runs = expand(suite, scale, reg, extra, seed_list, selected)
         check_suite(suite, scale, runs, reg)
         plan = plan_runs(runs, out / STORE_FILE, list(from_export))
         for r in runs:
             click.echo(f"{r.key}  {r.config.name}  {plan[r.key]}")
-        counts = Counter(_plan_group(v) for v in plan.values())
-        click.echo(f"{len(runs)} runs: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
+        counts = Counter(p.group for p in plan.values())
+        line = f"{len(runs)} runs: " + ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+        if any(p.to_train for p in plan.values()):
+            seconds, basis, longest = plan_seconds(runs, plan, suite, scale, out / STORE_FILE, list(from_export))
+            n = workers or sc.workers
+            if seconds:
+                line += (f"; about {_duration(seconds)} of run time left"
+                         + (f", {_duration(seconds / n)} with {n} workers" if n > 1 else ""))
+            if basis.get("longest"):
+                line += (f" ({basis['longest']} run(s) counted at the longest finished run, "
+                         f"{_duration(longest)}, as none of their setting has finished: an upper bound)")
+            if basis.get("scale"):
+                line += f" ({basis['scale']} run(s) counted at the scale's measured {sc.minutes_per_run:g} min)"
+            if basis.get("none"):
+                line += f"; {basis['none']} run(s) with no estimate (no finished run to go by)"
+        click.echo(line)
         return
     from ganzoo import preempt
 
@@ -416,6 +430,10 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
         sys.exit(1)
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
 def _parse_finish_by(text: str, now: float | None = None) -> float:
     """``--finish-by``: a clock time HH:MM (its next occurrence, local time) or a duration such as
     ``2h30m``, ``90m`` or ``45s``; returns a time stamp."""
@@ -434,11 +452,6 @@ def _parse_finish_by(text: str, now: float | None = None) -> float:
         raise GanzooError(f"--finish-by {text!r}: expected a clock time HH:MM or a duration such as 2h30m")
     h, m, s = (int(g or 0) for g in parts.groups())
     return now + 3600 * h + 60 * m + s
-
-
-def _plan_group(state: str) -> str:
-    """'from results/x.runs.jsonl' and 'to resume (step 250)' counted as one group each."""
-    return state.split(" (")[0]
 
 
 @main.command()

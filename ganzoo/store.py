@@ -159,6 +159,23 @@ def peek_statuses(path: str | Path) -> dict[str, tuple[str, int]]:
     return out
 
 
+def peek_runs(path: str | Path, suite: str, scale: str) -> list[dict[str, Any]]:
+    """Read-only: key, setting, status, step and seconds of every run of a suite and scale in the
+    store at ``path`` ([] when there is none)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    check_store(path)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+    try:
+        rows = db.execute("SELECT key, setting, status, step, seconds FROM runs WHERE suite = ? AND scale = ?",
+                          (suite, scale)).fetchall()
+    finally:
+        db.close()
+    return [{"key": k, "setting": json.loads(st), "status": s, "step": n, "seconds": sec}
+            for k, st, s, n, sec in rows]
+
+
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

@@ -299,7 +299,7 @@ def test_a_run_listed_by_two_suites_in_one_store_is_done_for_both(tmp_path):
 
 
 def test_dry_run_says_what_a_bench_would_do_with_each_run_and_writes_nothing(tmp_path, registry):
-    from ganzoo.bench import plan_runs
+    from ganzoo.bench import plan_runs, plan_seconds
     from ganzoo.export import write_export
 
     suite_file = tiny_suite(tmp_path, steps=4)
@@ -310,7 +310,7 @@ def test_dry_run_says_what_a_bench_would_do_with_each_run_and_writes_nothing(tmp
     other = Store(tmp_path / "other.sqlite")
     for key, status in ((k[0], "finished"), (k[1], "failed")):
         other.add_run(key, "elsewhere", "cpu", {"x": key}, 0, "{}", "/nowhere")
-        other.set_status(key, status, 4, 1.0, None)
+        other.set_status(key, status, 4, 1200.0, None)
     export = write_export(other, "elsewhere", "cpu", tmp_path / "elsewhere.runs.jsonl")
     other.close()
     out = tmp_path / "out"
@@ -318,17 +318,24 @@ def test_dry_run_says_what_a_bench_would_do_with_each_run_and_writes_nothing(tmp
     store.add_runs([(r.key, "tiny", "smoke", r.setting, r.seed, r.config.to_json(), str(out / r.key)) for r in runs])
     for key, status, step in ((k[2], "finished", 4), (k[3], "interrupted", 2), (k[4], "failed", 0),
                               (k[5], "running", 3), (k[0], "pending", 0)):
-        store.set_status(key, status, step, 1.0, None)
+        store.set_status(key, status, step, 600.0 if status == "finished" else 1.0, None)
     store.close()
     before = (out / "store.sqlite").read_bytes()
     plan = plan_runs(runs, out / "store.sqlite", [export])
-    assert [plan[key] for key in k] == [f"from {export}", "to train", "done", "to resume (step 2)",
-                                        "to train again (failed)", "running (step 3)", "to train", "to train"]
+    assert [str(plan[key]) for key in k] == [f"from {export}", "to train", "done", "to resume (step 2)",
+                                             "to train again (failed)", "running (step 3)", "to train", "to train"]
+    # Time left: k1 as its setting's export run (1200 s), k3 half of its setting's 600 s, k5 a
+    # quarter and k4, k6, k7 all of the longest finished run (1200 s): 5400 s.
+    suite = load_suite(suite_file)
+    assert plan_seconds(runs, plan, suite, "smoke", out / "store.sqlite", [export]) == (
+        5400.0, {"setting": 2, "longest": 4}, 1200.0)
+    assert plan_seconds(runs, plan_runs(runs, tmp_path / "none.sqlite"), suite, "smoke",
+                        tmp_path / "none.sqlite") == (0.0, {"none": 8}, None)  # nothing to go by
     (out / "runs" / k[5]).mkdir(parents=True)  # a running run's live step is in its status file
     (out / "runs" / k[5] / "status.json").write_text('{"state": "running", "step": 7}')
-    assert plan_runs(runs, out / "store.sqlite", [])[k[5]] == "running (step 7)"
+    assert str(plan_runs(runs, out / "store.sqlite", [])[k[5]]) == "running (step 7)"
     assert (out / "store.sqlite").read_bytes() == before
-    assert plan_runs(runs, tmp_path / "none" / "store.sqlite", []) == {key: "to train" for key in k}
+    assert {str(p) for p in plan_runs(runs, tmp_path / "none" / "store.sqlite", []).values()} == {"to train"}
     assert not (tmp_path / "none").exists()  # a dry run creates no store
 
     res = subprocess.run([sys.executable, "-m", "ganzoo.cli", "bench", "--suite", str(suite_file), "--scale",
@@ -336,7 +343,9 @@ def test_dry_run_says_what_a_bench_would_do_with_each_run_and_writes_nothing(tmp
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert res.stdout.splitlines()[-1] == (f"8 runs: 1 done, 1 from {export}, 1 running, 1 to resume, "
-                                           "3 to train, 1 to train again")
+                                           "3 to train, 1 to train again; about 1.4 h of run time left "
+                                           "(4 run(s) counted at the longest finished run, 20 min, as none of "
+                                           "their setting has finished: an upper bound)")
     assert (out / "store.sqlite").read_bytes() == before
 
 
@@ -350,13 +359,13 @@ def test_finish_by_starts_only_runs_expected_to_end_in_time(tmp_path, registry):
     store = Store(out / "store.sqlite")
     store.add_runs([(r.key, "tiny", "smoke", r.setting, r.seed, r.config.to_json(), str(out / "runs" / r.key))
                     for r in runs])
-    assert expected_seconds(runs, store, suite, "smoke") == {r.key: None for r in runs}  # nothing known yet
+    assert expected_seconds(runs, store.records("tiny", "smoke")) == {r.key: None for r in runs}  # nothing known
     # Seed 0 of the first setting took two hours; seed 0 of the second 10 s; the second's seed 1
     # stopped half-way.
     store.set_status(runs[0].key, "finished", 4, 7200.0, None)
     store.set_status(runs[2].key, "finished", 4, 10.0, None)
     store.set_status(runs[3].key, "interrupted", 2, 5.0, None)
-    est = expected_seconds(runs, store, suite, "smoke")
+    est = expected_seconds(runs, store.records("tiny", "smoke"))
     assert runs[0].setting == runs[1].setting and runs[2].setting == runs[3].setting
     assert est[runs[1].key] == 7200.0  # its setting's mean
     assert est[runs[3].key] == 5.0  # half of its setting's mean is left
