@@ -580,16 +580,18 @@ def plan_seconds(runs: list[RunSpec], plan: dict[str, Planned], suite: Suite, sc
     from ganzoo.store import peek_runs
 
     by_key = {r.key: r for r in runs}
-    records = peek_runs(store_path, suite.name, scale)
+    found = {r["key"]: r for r in peek_runs(store_path, suite.name, scale)}
     for path in exports:
         name, export_scale, lines = read_export(Path(path))
         for line in lines:
-            if line["kind"] != "run" or line["status"] != "finished":
+            if line["kind"] != "run" or line["status"] != "finished" or found.get(line["key"], {}).get(
+                    "status") == "finished":  # each run once
                 continue
             if line["key"] in by_key:  # another suite's run with one of these configs: this suite's setting
-                records.append({**line, "setting": by_key[line["key"]].setting})
+                found[line["key"]] = {**line, "setting": by_key[line["key"]].setting}
             elif name == suite.name and export_scale == scale:
-                records.append(line)
+                found[line["key"]] = line
+    records = list(found.values())
     steps = {k: p.step for k, p in plan.items() if p.step}
     basis: dict[str, str] = {}
     est = expected_seconds(runs, records, suite.scale(scale).minutes_per_run, steps, basis)
