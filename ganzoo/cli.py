@@ -392,7 +392,7 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
                          + (f", {_duration(seconds / n)} with {n} workers" if n > 1 else ""))
             if basis.get("longest"):
                 line += (f" ({basis['longest']} run(s) counted at the longest finished run, "
-                         f"{_duration(longest)}, as none of their setting has finished: an upper bound)")
+                         f"{_duration(longest)}, as none of their setting has finished yet)")
             if basis.get("scale"):
                 line += f" ({basis['scale']} run(s) counted at the scale's measured {sc.minutes_per_run:g} min)"
             if basis.get("none"):

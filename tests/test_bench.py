@@ -345,7 +345,7 @@ def test_dry_run_says_what_a_bench_would_do_with_each_run_and_writes_nothing(tmp
     assert res.stdout.splitlines()[-1] == (f"8 runs: 1 done, 1 from {export}, 1 running, 1 to resume, "
                                            "3 to train, 1 to train again; about 1.4 h of run time left "
                                            "(4 run(s) counted at the longest finished run, 20 min, as none of "
-                                           "their setting has finished: an upper bound)")
+                                           "their setting has finished yet)")
     assert (out / "store.sqlite").read_bytes() == before
 
 
