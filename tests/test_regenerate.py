@@ -105,6 +105,13 @@ def test_index_says_waiting_for_runs_for_claims_a_partial_suite_cannot_test_yet(
     where = [line for line in text.splitlines() if line.startswith("| selfmod-where")]
     assert len(where) == 3 and all("waiting for runs (7/8 runs (partial)" in line for line in where)
     assert "inconclusive: 0, waiting for runs: 3" in text
+    # The suite's own verdict table says so too (it said "inconclusive" while the index waited).
+    res = CliRunner().invoke(main, ["report", "--suite", "selfmod-where", "--scale", "smoke", "--out",
+                                    str(tmp_path / "none"), "--results", str(results)])
+    assert res.exit_code == 0, res.output
+    md = (results / "selfmod-where-smoke.md").read_text()
+    table = md[md.index("### The paper's claims: verdicts"):md.index("### Run health")]
+    assert table.count("| waiting for runs |") == 3 and "inconclusive |" not in table
 
 
 def test_an_unfinished_reference_is_not_a_reference_that_did_not_learn(tmp_path):

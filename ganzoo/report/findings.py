@@ -86,9 +86,19 @@ def health_caption(suite: Any) -> list[str]:
     return out
 
 
-def verdict_rows(results: list[Verdict]) -> Rows:
-    body = [[v.claim.claim, v.claim.paper, v.ours, v.statistic,
-             f"**{v.verdict}**" if v.verdict in (AGREES, DISAGREES) else v.verdict] for v in results]
+WAITING = "waiting for runs"
+
+
+def verdict_word(v: Verdict, partial: bool) -> str:
+    """The verdict as the tables print it. In a partial suite, a claim without the runs its
+    statistic needs is not inconclusive: it has not been tested yet."""
+    if partial and not v.enough:
+        return WAITING
+    return f"**{v.verdict}**" if v.verdict in (AGREES, DISAGREES) else v.verdict
+
+
+def verdict_rows(results: list[Verdict], partial: bool = False) -> Rows:
+    body = [[v.claim.claim, v.claim.paper, v.ours, v.statistic, verdict_word(v, partial)] for v in results]
     return Rows(["claim", "paper's evidence", "ours", "statistic", "verdict"], body)
 
 
@@ -127,8 +137,10 @@ def reference_line(used: dict[str, set[str]], references: list[dict[str, Any]]) 
             if parts else None)
 
 
-def findings(suite: Any, records: list[RunRecord], references: list[dict[str, Any]]) -> dict[str, Any]:
-    """Everything this module computes, for the markdown and HTML renderers and the results index."""
+def findings(suite: Any, records: list[RunRecord], references: list[dict[str, Any]],
+             partial: bool = False) -> dict[str, Any]:
+    """Everything this module computes, for the markdown and HTML renderers and the results index
+    (``partial``: runs of the scale are still missing)."""
     ref_rows, learned = reference_rows(suite, records)
     health, total = health_rows(suite, records)
     results = verdicts(suite.claims, records, suite.verdicts, reference_learned=learned,
@@ -139,5 +151,5 @@ def findings(suite: Any, records: list[RunRecord], references: list[dict[str, An
         warning = (f"Most runs collapsed ({total['collapsed']} of {counted} with results): the tables below "
                    "compare generators that did not learn the data, and read as such.")
     return {"reference": ref_rows, "learned": learned, "health": health, "totals": total,
-            "verdicts": results, "verdict_rows": verdict_rows(results) if results else None,
+            "verdicts": results, "verdict_rows": verdict_rows(results, partial) if results else None,
             "references": reference_values(references), "warning": warning}

@@ -28,10 +28,9 @@ class SuiteFindings:
 
 def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]], list[str]]:
     """(headers, rows, notes) of the index: one row per claim, with its suite's standing."""
-    from ganzoo.report.findings import findings
-    from ganzoo.report.verdicts import AGREES, DISAGREES
+    from ganzoo.report.findings import WAITING, findings, verdict_word
 
-    rows, tally = [], {"agrees": 0, "disagrees": 0, "inconclusive": 0, "waiting for runs": 0, "not run": 0}
+    rows, tally = [], {"agrees": 0, "disagrees": 0, "inconclusive": 0, WAITING: 0, "not run": 0}
     for e in entries:
         if e.records is None:  # one line for the suite: its claims are listed in its file
             rows.append([e.suite.name, f"{len(e.suite.claims)} claims (see the suite file)", "—", "—",
@@ -46,13 +45,9 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
                        ("; reference learned" + (" on every seed run so far" if partial else ""))
                        if f["learned"] else "; reference **did not learn**"))
         for v in f["verdicts"]:
-            # A partial suite's claim without the runs its statistic needs is not "inconclusive":
-            # it has not been tested yet.
-            waiting = partial and not v.enough
-            word = ("waiting for runs" if waiting else
-                    f"**{v.verdict}**" if v.verdict in (AGREES, DISAGREES) else v.verdict)
+            word = verdict_word(v, partial)
             rows.append([e.suite.name, v.claim.claim, v.ours, v.statistic, f"{word} ({standing})"])
-            tally["waiting for runs" if waiting else v.verdict if v.verdict in tally else "inconclusive"] += 1
+            tally[word.strip("*") if word.strip("*") in tally else "inconclusive"] += 1
     notes = [", ".join(f"{k}: {n}" for k, n in tally.items()) + f" (of {sum(tally.values())} claims)"]
     return ["suite", "claim", "ours", "statistic", "verdict"], rows, notes
 

@@ -240,7 +240,7 @@ def finding_sections(suite: Any, scale: str, records: list[RunRecord],
     and the real-data reference."""
     from ganzoo.report.findings import findings, health_caption, rule_caption
 
-    f = findings(suite, records, references)
+    f = findings(suite, records, references, partial)
     out = []
     if f["warning"]:
         out.append(Section("text", "warning", reason=f"**{f['warning']}**"))
