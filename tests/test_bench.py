@@ -370,6 +370,8 @@ def test_finish_by_starts_only_runs_expected_to_end_in_time(tmp_path, registry):
     assert est[runs[1].key] == 7200.0  # its setting's mean
     assert est[runs[3].key] == 5.0  # half of its setting's mean is left
     assert {est[r.key] for r in runs[4:]} == {7200.0}  # a new setting: the longest finished run
+    # A bench of some settings only (--only) goes by its own runs' longest, not the suite's.
+    assert expected_seconds(runs[2:], store.records("tiny", "smoke"))[runs[4].key] == 10.0
     store.close()
 
     # An hour left: only the half-done run fits; every other run is left for later, and the
