@@ -348,13 +348,22 @@ class BenchSummary:
     late: int = 0  # runs not started because they were not expected to end by finish_by
 
 
+def _longest_finished(runs: list[RunSpec], records: list[dict[str, Any]]) -> float | None:
+    """The longest finished run among ``runs`` (a bench of one architecture, say, is not timed by
+    another's), else among all ``records``; None when none has finished."""
+    done = [r for r in records if r["status"] == "finished" and r["seconds"]]
+    mine = {r.key for r in runs}
+    own = [float(r["seconds"]) for r in done if r["key"] in mine]
+    return max(own or [float(r["seconds"]) for r in done], default=None)
+
+
 def expected_seconds(runs: list[RunSpec], records: Iterable[dict[str, Any]], minutes_per_run: float | None = None,
                      steps_done: dict[str, int] | None = None,
                      basis: dict[str, str] | None = None) -> dict[str, float | None]:
     """How long each run is expected to take, from finished runs (``records``: dicts with ``key``,
     ``setting``, ``status``, ``seconds``, as :meth:`Store.records` gives them): the mean of its
-    setting's finished runs (its other seeds), else the longest finished run of ``runs`` (else of
-    ``records``; a new setting may be the largest), else ``minutes_per_run`` (the scale's measured figure); None when nothing is
+    setting's finished runs (its other seeds), else :func:`_longest_finished` (a new setting may
+    be the largest), else ``minutes_per_run`` (the scale's measured figure); None when nothing is
     known. A run stopped at step s of n (``steps_done``, by default the records' steps of runs not
     done) is expected to need (n - s) / n of it. ``basis``, when given, gets each run's source:
     ``setting``, ``longest``, ``scale`` or ``none``."""
@@ -363,11 +372,7 @@ def expected_seconds(runs: list[RunSpec], records: Iterable[dict[str, Any]], min
     for r in records:
         if r["status"] == "finished" and r["seconds"]:
             took.setdefault(json.dumps(r["setting"], sort_keys=True), []).append(float(r["seconds"]))
-    # The longest of these runs' own finished ones first: a bench of one architecture (--only) is not
-    # timed by another's runs.
-    mine = {r.key for r in runs}
-    own = [float(r["seconds"]) for r in records if r["key"] in mine and r["status"] == "finished" and r["seconds"]]
-    longest = max(own) if own else max((max(v) for v in took.values()), default=None)
+    longest = _longest_finished(runs, records)
     fallback = longest if longest is not None else (minutes_per_run * 60 if minutes_per_run else None)
     if steps_done is None:
         steps_done = {r["key"]: r["step"] or 0 for r in records if r["status"] not in DONE}
@@ -600,10 +605,8 @@ def plan_seconds(runs: list[RunSpec], plan: dict[str, Planned], suite: Suite, sc
     basis: dict[str, str] = {}
     est = expected_seconds(runs, records, suite.scale(scale).minutes_per_run, steps, basis)
     left = [r.key for r in runs if plan[r.key].to_train]
-    done = [r for r in records if r["status"] == "finished" and r["seconds"]]
-    own = [float(r["seconds"]) for r in done if r["key"] in by_key]  # as expected_seconds chooses it
-    longest = max(own) if own else max((float(r["seconds"]) for r in done), default=None)
-    return (sum(est[k] or 0.0 for k in left), dict(Counter(basis[k] for k in left)), longest)
+    return (sum(est[k] or 0.0 for k in left), dict(Counter(basis[k] for k in left)),
+            _longest_finished(runs, records))
 
 
 def check_suite(suite: Suite, scale: str, runs: list[RunSpec], registry: Any) -> None:
