@@ -47,7 +47,8 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
         for v in f["verdicts"]:
             word = verdict_word(v, partial)
             rows.append([e.suite.name, v.claim.claim, v.ours, v.statistic, f"{word} ({standing})"])
-            tally[word.strip("*") if word.strip("*") in tally else "inconclusive"] += 1
+            key = WAITING if word == WAITING else v.verdict
+            tally[key if key in tally else "inconclusive"] += 1
     notes = [", ".join(f"{k}: {n}" for k, n in tally.items()) + f" (of {sum(tally.values())} claims)"]
     return ["suite", "claim", "ours", "statistic", "verdict"], rows, notes
 
