@@ -254,6 +254,10 @@ def test_paired_skips_settings_with_one_side():
     records = grid(status={**STATUS, **{("sndcgan", "ns", "sn", "a", "selfmod", s): "failed" for s in SEED}})
     p = paired(records, METRIC)
     assert (p.n, p.unpaired, p.losses) == (23, 1, 0)
+    # A setting with no value on either side (both pending) is left out, not counted as unpaired.
+    both = {("sndcgan", "ns", "sn", "a", m, s): "pending" for m in ("bn", "selfmod") for s in SEED}
+    p = paired(grid(status={**STATUS, **both}), METRIC)
+    assert (p.n, p.unpaired) == (23, 0)
 
 
 # --- rendering ------------------------------------------------------------------------------------

@@ -329,7 +329,7 @@ def paired(records: Iterable[dict], metric: str, method_axis: str = "method", ba
     if its median is better (lower, or higher when ``lower_is_better=False``) by more than
     ``tie_tol``, loses if worse by more than ``tie_tol``, and ties otherwise. ``p_value`` is a
     two-sided sign test on wins vs losses (ties dropped; ``scipy.stats.binomtest``). Settings with
-    only one side are counted in ``unpaired``.
+    a median on only one side are counted in ``unpaired``; settings with none on either are not.
     """
     cells = median_over_seeds(records, metric, value)
     sides: dict[Setting, dict[str, float | None]] = {}
@@ -343,7 +343,7 @@ def paired(records: Iterable[dict], metric: str, method_axis: str = "method", ba
     for s in sorted(sides):
         b, t = sides[s].get(baseline), sides[s].get(treatment)
         if b is None or t is None:
-            unpaired += 1
+            unpaired += (b is None) != (t is None)  # a setting with no value yet is not "unpaired"
             continue
         gain = (b - t) if lower_is_better else (t - b)
         if b == t or abs(gain) <= tie_tol:

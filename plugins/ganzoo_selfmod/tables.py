@@ -321,7 +321,8 @@ def draw_paired(records: list, spec: PairedPlotSpec, ctx, fig) -> str | bool:
            f"losses {paired.losses}, ties {paired.ties}\nsign test p = {fmt_p(paired.p_value)}")
     if len(pts) < paired.n:
         box += f"\nnot shown (non-finite): {paired.n - len(pts)}"
-    ax.text(0.03, 0.97, box, transform=ax.transAxes, va="top", ha="left", fontsize=8,
+    # Outside the axes, under the legend: inside, the box hid points in the upper-left corner.
+    ax.text(1.03, 0.0, box, transform=ax.transAxes, va="bottom", ha="left", fontsize=8,
             bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.6"})
     return f"{metric} per setting, {paired.wins} wins of {paired.n}"
 
