@@ -154,7 +154,7 @@ def draw_sv(records: list, spec: SVSpec, ctx, fig) -> bool:
     for j, (rk, recs_sv) in enumerate(panels):
         for i, net in enumerate(("G", "D")):
             ax = axes[i][j]
-            layers = list(recs_sv[0].get(net, {}))
+            layers = sorted(recs_sv[0].get(net, {}))  # by name: the store and the export order keys differently
             for n, layer in enumerate(layers):
                 ys = [x[net].get(layer) for x in recs_sv]
                 ys = [y[0] if isinstance(y, list) else y for y in ys]
