@@ -19,19 +19,21 @@ up to the steps trained. One JSON line per run: D's loss at the last three logs,
 
     python benchmarks/diagnostics/selfmod_sndcgan_collapse.py \
         --setting loss=ns,penalty=sn,opt=0.5-0.999-1 --variant as-is --variant dense-bn \
-        --seeds 0-4 --steps 1000 --out runs/diag
+        --seeds 0,1,2,3,4 --steps 1000 --out runs/diag
     (add --width 0.25 for the width comparison; --variant bn for the BN twin)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 from pathlib import Path
 
 import ganzoo_selfmod.networks as networks
 from ganzoo.api import load_registry
 from ganzoo.config import resolve
+from ganzoo.export import read_export
 from ganzoo.train.loop import train
 from ganzoo_selfmod.layers import BatchNorm
 
@@ -48,20 +50,12 @@ def _dense_layer_plain(G, kind):
 
 def base_config(setting: dict[str, str]) -> dict:
     """The config of the export's SNDCGAN self-modulated run of that setting (any seed)."""
-    for line in EXPORT.read_text().splitlines():
-        rec = json.loads(line)
+    for rec in read_export(EXPORT)[2]:
         s = rec.get("setting") or {}
-        if (rec.get("kind") == "run" and s.get("arch") == "sndcgan" and s.get("method") == "selfmod"
+        if (rec["kind"] == "run" and s.get("arch") == "sndcgan" and s.get("method") == "selfmod"
                 and all(s.get(k) == v for k, v in setting.items())):
             return rec["config"]
     raise SystemExit(f"error: no SNDCGAN self-modulated run with {setting} in {EXPORT.name}")
-
-
-def seeds(text: str) -> list[int]:
-    if "-" in text:
-        a, b = text.split("-")
-        return list(range(int(a), int(b) + 1))
-    return [int(x) for x in text.split(",")]
 
 
 def main() -> None:
@@ -69,16 +63,18 @@ def main() -> None:
     ap.add_argument("--setting", required=True, help="e.g. loss=ns,penalty=sn,opt=0.5-0.999-1")
     ap.add_argument("--variant", action="append", required=True,
                     choices=("as-is", "dense-bn", "bn"))
-    ap.add_argument("--seeds", default="0-4")
+    ap.add_argument("--seeds", default="0,1,2,3,4",
+                    help="comma-separated, as `ganzoo bench --seeds`")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--width", type=float, default=None)
     ap.add_argument("--out", default="runs/diag")
     a = ap.parse_args()
     setting = dict(kv.split("=", 1) for kv in a.setting.split(","))
+    base = base_config(setting)
     reg = load_registry()
-    for seed in seeds(a.seeds):
+    for seed in (int(x) for x in a.seeds.split(",")):
         for variant in a.variant:
-            raw = json.loads(json.dumps(base_config(setting)))
+            raw = copy.deepcopy(base)
             raw["train"].update(seed=seed, g_steps=a.steps)
             raw["eval"]["every"] = 100
             raw["log"].update(log_every=50, checkpoint_every=a.steps, sample_every=a.steps)

@@ -342,8 +342,10 @@ def paired(records: Iterable[dict], metric: str, method_axis: str = "method", ba
     pairs, unpaired = [], 0
     for s in sorted(sides):
         b, t = sides[s].get(baseline), sides[s].get(treatment)
+        if b is None and t is None:  # no value on either side yet: nothing to pair
+            continue
         if b is None or t is None:
-            unpaired += (b is None) != (t is None)  # a setting with no value yet is not "unpaired"
+            unpaired += 1
             continue
         gain = (b - t) if lower_is_better else (t - b)
         if b == t or abs(gain) <= tie_tol:
