@@ -9,7 +9,10 @@ two ways.
 
 ``inspect``: loads D from the final checkpoint of runs in a bench store and reports, on 256 real
 MNIST digits, how many of the features after D's last ReLU are non-zero on any image, the largest
-value of the last block's output, and the median input-gradient norm ``||d D(x) / dx||``.
+value of the last block's output, the median input-gradient norm ``||d D(x) / dx||``, the features
+alive on 256 generated images, and the
+last block's output split into its biases and the input-dependent rest (``head_split``): is a dead
+channel switched off by its bias, or by its weights?
 
 ``train``: retrains one grid setting from the committed export's config for a few hundred G steps,
 with one change: ``as-is`` (the suite's config; only logging, checkpoints and evaluation differ, and
@@ -72,8 +75,9 @@ def inspect_checkpoint(path: Path, reg) -> dict:
     """Liveness of D's head from a run's checkpoint, on real digits (float32, no autocast)."""
     state = checkpoint.load(path)
     cfg = resolve(checkpoint.config_of(state), reg)
-    _, D = build_networks(cfg, reg, DataInfo(**state["data_info"]))
+    G, D = build_networks(cfg, reg, DataInfo(**state["data_info"]))
     load_weights(D, state["D"], "D", path)
+    load_weights(G, state["G"], "G", path)
     D.eval()
     x = real_digits(resolution=cfg.data.resolution).requires_grad_(True)
     h = x
@@ -84,7 +88,35 @@ def inspect_checkpoint(path: Path, reg) -> dict:
     (g,) = torch.autograd.grad(out.sum(), x)
     return dict(step=int(state["step"]), features_alive=int((feat > 0).any(0).sum()),
                 features=int(feat.shape[1]), last_block_max=round(float(h.detach().max()), 4),
-                grad_norm=float(g.flatten(1).norm(dim=1).median()))
+                grad_norm=float(g.flatten(1).norm(dim=1).median()),
+                fake_features_alive=fake_features_alive(G, D), **head_split(D.blocks[-1], h.detach()))
+
+
+@torch.no_grad()
+def fake_features_alive(G, D, n: int = 256) -> int:
+    """How many of D's head features are non-zero on any of ``n`` generated images (G in training
+    mode, as D sees fakes during training; z uniform in [-1, 1], the suite's latent)."""
+    gen = torch.Generator().manual_seed(0)
+    z = torch.rand(n, G.z_dim, generator=gen) * 2 - 1
+    G.train()
+    h = G(z)
+    for block in D.blocks:
+        h = block(h)
+    return int((F.relu(h).mean(dim=(2, 3)) > 0).any(0).sum())
+
+
+def head_split(block, h: torch.Tensor) -> dict:
+    """The last block's output split per channel into its constant part (the biases of conv2 and of
+    the shortcut conv, added after every input-dependent term) and the rest (``h`` minus them).
+
+    A channel whose bias sum is negative and larger than the rest ever gets is dead on every
+    input; reported: how many channels have a negative bias sum, the median |bias sum| and the
+    median over channels of the largest |rest| on the real digits."""
+    bias = sum(c.bias.detach() for c in (block.conv2, block.shortcut) if c.bias is not None)
+    rest = (h - bias.view(1, -1, 1, 1)).abs().amax(dim=(0, 2, 3))
+    return dict(bias_negative=int((bias < 0).sum()),
+                bias_abs_median=float(bias.abs().median()),
+                rest_absmax_median=float(rest.median()))
 
 
 class _DInitStd(networks.ResNetDiscriminator):
