@@ -215,6 +215,9 @@ def check_references(suite: Suite, where: str | Path) -> None:
             for name, value in sel.items():
                 axis(name, f"claims.{i} ({c.id}).{fld}")
                 label(name, value, f"claims.{i} ({c.id}).{fld}")
+        if c.healthy and (not suite.health.collapsed_metric or suite.health.collapsed_below is None):
+            raise ConfigError(f"{where}: claims.{i} ({c.id}).healthy: needs [health] collapsed_metric and "
+                              "collapsed_below (which runs collapsed)")
         if c.test == "paired-sign":
             axis(c.axis, f"claims.{i} ({c.id}).axis")
             label(c.axis, c.baseline, f"claims.{i} ({c.id}).baseline")

@@ -84,7 +84,7 @@ def test_claims_index_is_computed_from_the_exports_and_rewritten_in_place(tmp_pa
     # The where suite's smoke reference cannot learn in 3 steps: every verdict is inconclusive.
     assert all("inconclusive" in line and "did not learn" in line for line in where)
     robustness = [line for line in text.splitlines() if line.startswith("| selfmod-robustness")]
-    assert len(robustness) == 1 and "6 claims" in robustness[0] and "not run at this scale yet (0/72 runs)" in robustness[0]
+    assert len(robustness) == 1 and "7 claims" in robustness[0] and "not run at this scale yet (0/72 runs)" in robustness[0]
     again = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
     assert again.exit_code == 0 and (results / "README.md").read_text() == text
 

@@ -58,3 +58,17 @@ def test_dry_run_reports_it_in_one_line(tmp_path):
     assert "no metric the suite evaluates gives 'iss'" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_healthy_claim_needs_the_collapse_criterion(tmp_path):
+    robustness = (ROOT / "plugins" / "ganzoo_selfmod" / "suites" / "selfmod-robustness.toml").read_text()
+    assert "healthy = true" in robustness and 'collapsed_metric = "is"' in robustness
+    load_suite(_write(tmp_path / "ok.toml", robustness))  # as shipped: fine
+    bad = _write(tmp_path / "r.toml", robustness.replace('collapsed_metric = "is"', "", 1))
+    with pytest.raises(ConfigError, match=r"selfmod-paired-healthy\)\.healthy: needs \[health\] collapsed_metric"):
+        load_suite(bad)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

@@ -53,6 +53,32 @@ def test_an_unlearned_reference_makes_every_verdict_inconclusive():
     assert v.verdict == INCONCLUSIVE and v.detail["computed"] == AGREES
 
 
+def test_a_healthy_paired_claim_leaves_out_settings_with_a_collapsed_run():
+    # 14 settings: self-mod wins the first 8 (both sides learned: IS 8) and loses the other 6, where
+    # its runs collapsed (IS 1 on seed 0). The plain count is 8 of 14 (inconclusive); over the
+    # settings where nothing collapsed it is 7 of 7 (agrees): a BN run that collapsed (setting 0)
+    # drops its setting too, as the filter is on the pair, not on one side.
+    recs = []
+    for r in paired_records(8, 6):
+        i = int(r["setting"]["opt"][1:])
+        collapsed = (i >= 8 and r["setting"]["method"] == "selfmod" and r["seed"] == 0) or \
+                    (i == 0 and r["setting"]["method"] == "bn" and r["seed"] == 1)
+        r["values"]["is2k@mnist-cnn/is"] = {"best": 8.0, "best_step": 100, "final": 1.0 if collapsed else 8.0,
+                                            "protocol_hash": "h2"}
+        recs.append(r)
+    health = Health(collapsed_metric="is", collapsed_below=2.0)
+    healthy = PAIRED.model_copy(update={"healthy": True})
+    plain, kept = verdicts([PAIRED, healthy], recs, health=health)
+    assert (plain.detail["wins"], plain.detail["losses"], plain.verdict) == (8, 6, INCONCLUSIVE)
+    assert (kept.detail["wins"], kept.detail["losses"], kept.detail["left_out"], kept.verdict) == (7, 0, 7, AGREES)
+    assert kept.ours.endswith("; 7 paired settings with a collapsed run left out")
+    with pytest.raises(ValueError, match="needs the suite's \\[health\\]"):
+        verdicts([healthy], recs)
+    with pytest.raises(ValueError, match="paired-sign claims only"):
+        Claim(id="d", claim="c", paper="p", metric="fid", test="difference", a={"row": "a"}, b={"row": "b"},
+              healthy=True)
+
+
 def test_difference_uses_a_bootstrap_interval_in_the_papers_direction():
     recs = [rec({"row": "4"}, s, fid=20 + 0.1 * s) for s in range(3)]
     recs += [rec({"row": "1"}, s, fid=30 + 0.1 * s) for s in range(3)]

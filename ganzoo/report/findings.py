@@ -112,7 +112,11 @@ def rule_caption(suite: Any) -> list[str]:
             "left out); difference = mean(a) - mean(b) within strata (runs alike on every other axis), averaged "
             "over strata, inconclusive when a stratum lacks either group; trend = Spearman's rank correlation over runs "
             "(over truncation thresholds: rho per run, then a sign test over runs)",
-            "when the reference setting did not learn on every seed, every verdict is inconclusive"]
+            "when the reference setting did not learn on every seed, every verdict is inconclusive"] + (
+            ["a paired claim over the settings where no run collapsed leaves out every paired setting with a "
+             f"collapsed run (final {suite.health.collapsed_metric} below {suite.health.collapsed_below:g}) on "
+             "either side"]
+            if any(c.healthy for c in suite.claims) else [])
 
 
 def reference_values(references: list[dict[str, Any]]) -> Rows | None:
@@ -144,7 +148,7 @@ def findings(suite: Any, records: list[RunRecord], references: list[dict[str, An
     ref_rows, learned = reference_rows(suite, records)
     health, total = health_rows(suite, records)
     results = verdicts(suite.claims, records, suite.verdicts, reference_learned=learned,
-                       sources=setting_sources(suite.axes))
+                       sources=setting_sources(suite.axes), health=suite.health)
     warning = None
     counted = total["runs"]
     if counted and total["collapsed"] * 2 > counted:

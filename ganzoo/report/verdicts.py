@@ -8,7 +8,10 @@ verdict (``[verdicts] alpha``). Three tests cover the papers' tables:
 
 * ``paired-sign``: settings that differ only in ``axis`` (``baseline`` vs ``treatment``), each side the
   median over seeds; wins and losses of the treatment, ties dropped; an exact two-sided sign test
-  (binomial, p = 1/2). The self-modulation paper's "better in 86% of paired settings".
+  (binomial, p = 1/2). The self-modulation paper's "better in 86% of paired settings". With
+  ``healthy = true``, a paired setting is left out when any of its runs, on either side, collapsed
+  by the suite's ``[health]`` criterion: the count then compares generators that learned, where the
+  plain count also counts which method fails less often.
 * ``difference``: two groups of runs (``a`` and ``b``, each a selection of axis labels), compared
   within strata: runs that share their labels on every other axis (``arch = resnet``, ...). The
   statistic is the mean over strata of ``mean(a) - mean(b)`` in the stratum, with a seeded
@@ -65,6 +68,7 @@ class Claim(_Strict):
     axis: str | None = None
     baseline: str | None = None
     treatment: str | None = None
+    healthy: bool = False  # leave out paired settings with a collapsed run (the suite's [health])
     # difference: the paper says group a is better than group b
     a: dict[str, str] = Field(default_factory=dict)
     b: dict[str, str] = Field(default_factory=dict)
@@ -81,6 +85,8 @@ class Claim(_Strict):
         missing = [k for k in need if not getattr(self, k)]
         if missing:
             raise ValueError(f"claim {self.id!r} ({self.test}) needs {', '.join(missing)}")
+        if self.healthy and self.test != "paired-sign":
+            raise ValueError(f"claim {self.id!r}: healthy = true applies to paired-sign claims only")
         return self
 
 
@@ -191,8 +197,13 @@ def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:.3e}"
 
 
-def _paired(claim: Claim, records: list[RunRecord], rule: VerdictRule, sources: dict[str, str]) -> Verdict:
+def _paired(claim: Claim, records: list[RunRecord], rule: VerdictRule, sources: dict[str, str],
+            health: Health | None = None) -> Verdict:
+    if claim.healthy and (health is None or not health.collapsed_metric or health.collapsed_below is None):
+        raise ValueError(f"claim {claim.id!r}: healthy = true needs the suite's [health] collapsed_metric "
+                         "and collapsed_below")
     groups: dict[tuple, dict[str, list[float]]] = {}
+    collapsed: set[tuple] = set()  # paired settings with a collapsed run (healthy claims leave them out)
     compared = _compared([claim.axis], sources)
     for r in records:
         s = r.setting
@@ -200,10 +211,16 @@ def _paired(claim: Claim, records: list[RunRecord], rule: VerdictRule, sources: 
         v = run_value(r, claim.metric, claim.value)
         if side not in (claim.baseline, claim.treatment) or v is None:
             continue
-        groups.setdefault(_stratum(r, compared), {}).setdefault(side, []).append(v)
-    wins = losses = ties = 0
-    for sides in groups.values():
+        stratum = _stratum(r, compared)
+        groups.setdefault(stratum, {}).setdefault(side, []).append(v)
+        if claim.healthy and run_health(r, health).collapsed:
+            collapsed.add(stratum)
+    wins = losses = ties = left_out = 0
+    for stratum, sides in groups.items():
         if claim.baseline not in sides or claim.treatment not in sides:
+            continue
+        if stratum in collapsed:
+            left_out += 1
             continue
         t, b = statistics.median(sides[claim.treatment]), statistics.median(sides[claim.baseline])
         better = t < b if claim.better == "lower" else t > b
@@ -216,11 +233,12 @@ def _paired(claim: Claim, records: list[RunRecord], rule: VerdictRule, sources: 
     n = wins + losses
     p = sign_test(wins, losses)
     ours = (f"{claim.treatment} better in {wins} of {n + ties} paired settings"
-            + (f" ({100 * wins / n:.0f}% of the untied)" if n else "") + (f", {ties} tied" if ties else ""))
+            + (f" ({100 * wins / n:.0f}% of the untied)" if n else "") + (f", {ties} tied" if ties else "")
+            + (f"; {left_out} paired settings with a collapsed run left out" if claim.healthy else ""))
     if p is None:
         return Verdict(claim, ours, "no paired settings", INCONCLUSIVE, 0, enough=False)
     return Verdict(claim, ours, f"sign test p = {p:.3g}", _rule(p < rule.alpha, wins > losses), n,
-                   {"wins": wins, "losses": losses, "ties": ties, "p": p})
+                   {"wins": wins, "losses": losses, "ties": ties, "p": p, "left_out": left_out})
 
 
 def _source(name: str, sources: dict[str, str]) -> str:
@@ -372,17 +390,20 @@ def setting_sources(axes: Iterable[Any]) -> dict[str, str]:
 
 
 def verdicts(claims: Iterable[Claim], records: Iterable[RunRecord | dict], rule: VerdictRule = VerdictRule(),
-             reference_learned: bool | None = True, sources: dict[str, str] | None = None) -> list[Verdict]:
+             reference_learned: bool | None = True, sources: dict[str, str] | None = None,
+             health: Health | None = None) -> list[Verdict]:
     """Every claim's verdict on the records; all ``inconclusive`` when the reference did not learn.
 
     ``sources`` (from :func:`setting_sources`) says which axis each setting name comes from; without
-    it, ``x.group`` comes from ``x`` and every other name is an axis of its own.
+    it, ``x.group`` comes from ``x`` and every other name is an axis of its own. ``health`` (the
+    suite's) says which runs collapsed, for paired claims with ``healthy = true``.
     """
     records = coerce(records)
     sources = sources or {}
     out = []
     for c in claims:
-        v = TESTS[c.test](c, [r for r in records if _matches(r, c.select)], rule, sources)
+        extra = {"health": health} if c.test == "paired-sign" else {}
+        v = TESTS[c.test](c, [r for r in records if _matches(r, c.select)], rule, sources, **extra)
         if reference_learned is None:  # no finished run of the reference yet: nothing is tested
             v.enough = False
         if not reference_learned and v.verdict != INCONCLUSIVE:
