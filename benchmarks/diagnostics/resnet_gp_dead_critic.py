@@ -10,9 +10,8 @@ two ways.
 ``inspect``: loads D from the final checkpoint of runs in a bench store and reports, on 256 real
 MNIST digits, how many of the features after D's last ReLU are non-zero on any image, the largest
 value of the last block's output, the median input-gradient norm ``||d D(x) / dx||``, the features
-alive on 256 generated images, and the
-last block's output split into its biases and the input-dependent rest (``head_split``): is a dead
-channel switched off by its bias, or by its weights?
+alive on 256 generated images, and the last block's output split into its biases and the
+input-dependent rest (``head_split``): is a dead channel switched off by its bias, or by its weights?
 
 ``train``: retrains one grid setting from the committed export's config for a few hundred G steps,
 with one change: ``as-is`` (the suite's config; only logging, checkpoints and evaluation differ, and
@@ -80,16 +79,21 @@ def inspect_checkpoint(path: Path, reg) -> dict:
     load_weights(G, state["G"], "G", path)
     D.eval()
     x = real_digits(resolution=cfg.data.resolution).requires_grad_(True)
-    h = x
-    for block in D.blocks:
-        h = block(h)
-    feat = F.relu(h).mean(dim=(2, 3))
+    h, feat = head(D, x)
     out = D.fc(feat).squeeze(1)
     (g,) = torch.autograd.grad(out.sum(), x)
     return dict(step=int(state["step"]), features_alive=int((feat > 0).any(0).sum()),
                 features=int(feat.shape[1]), last_block_max=round(float(h.detach().max()), 4),
                 grad_norm=float(g.flatten(1).norm(dim=1).median()),
                 fake_features_alive=fake_features_alive(G, D), **head_split(D.blocks[-1], h.detach()))
+
+
+def head(D, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's last-block output on ``x`` and the pooled features after its last ReLU (D's fc input)."""
+    h = x
+    for block in D.blocks:
+        h = block(h)
+    return h, F.relu(h).mean(dim=(2, 3))
 
 
 @torch.no_grad()
@@ -99,10 +103,7 @@ def fake_features_alive(G, D, n: int = 256) -> int:
     gen = torch.Generator().manual_seed(0)
     z = torch.rand(n, G.z_dim, generator=gen) * 2 - 1
     G.train()
-    h = G(z)
-    for block in D.blocks:
-        h = block(h)
-    return int((F.relu(h).mean(dim=(2, 3)) > 0).any(0).sum())
+    return int((head(D, G(z))[1] > 0).any(0).sum())
 
 
 def head_split(block, h: torch.Tensor) -> dict:
