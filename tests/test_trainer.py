@@ -67,6 +67,21 @@ def test_resume_is_bit_exact(tmp_path, tiny_cfg, registry):
     assert steps == [2, 4, 6]
 
 
+def test_resuming_a_finished_run_logs_one_finish(tmp_path, tiny_cfg, registry):
+    # A kill after the run logged "finished" but before the bench recorded it: the bench resumes it
+    # from its last checkpoint (the final step), and the log still ends the run once; a line the
+    # kill cut short is dropped, not a reason to fail.
+    train(tiny_cfg, tmp_path / "run", registry=registry, progress=False)
+    with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 6, "name": "fi')  # and a line the kill cut short
+    again = train(tiny_cfg, tmp_path / "run", resume=True, registry=registry, progress=False)
+    assert again.status == "finished" and again.step == 6
+    events = [json.loads(x).get("event") for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert events.count("finished") == 1 and events[-2:] == ["resume", "finished"]
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "finished"
+    assert all(json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+
+
 def test_training_changes_the_networks_and_seeds_matter(tmp_path, registry):
     cfg = resolve(tiny_raw(), registry)
     train(cfg, tmp_path / "a", registry=registry, progress=False)

@@ -89,14 +89,18 @@ class RunDir:
         self.append_log({"event": "start", "step": 0, "time": time.time(), "config_hash": cfg.hash()})
 
     def truncate(self, step: int) -> None:
-        """Drop log and metric lines written after the checkpoint we resume from (no step twice)."""
+        """Drop log and metric lines written after the checkpoint we resume from (no step twice).
+
+        A ``finished`` line goes too: a run killed after logging its end but before the bench
+        recorded it resumes from its final checkpoint and logs its end again, once. So does a
+        line cut short by a kill in the middle of its write.
+        """
         if not self.write:
             return
         for path in (self.log, self.metrics, self.sv):
             if not path.exists():
                 continue
-            keep = [ln for ln in path.read_text(encoding="utf-8").splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= step]
+            keep = [ln for ln in path.read_text(encoding="utf-8").splitlines() if _kept(ln, step)]
             checkpoint.atomic_write_text(path, "".join(k + "\n" for k in keep))
         self.append_log({"event": "resume", "step": step, "time": time.time()})
 
@@ -157,3 +161,12 @@ def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
         elif va != vb:
             diffs.append(f"{path}: {va!r} -> {vb!r}")
     return diffs
+
+
+def _kept(line: str, step: int) -> bool:
+    """Whether a resume from ``step`` keeps this log line (see :meth:`RunDir.truncate`)."""
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError:  # cut short by a kill
+        return False
+    return rec.get("step", 0) <= step and rec.get("event") != "finished"
