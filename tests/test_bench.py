@@ -232,7 +232,7 @@ def test_only_runs_a_subset_and_rejects_unknown_axes(tmp_path, registry):
 def test_from_export_continues_a_suite_without_retraining(tmp_path, registry):
     """A suite run half on one machine continues on another from the committed export alone: its
     finished runs are not trained again, the rest are, and the report equals a single machine's."""
-    from ganzoo.export import export_path
+    from ganzoo.export import export_path, read_export
 
     suite = load_suite(tiny_suite(tmp_path, steps=4))
     first = run_suite(suite, "smoke", tmp_path / "a", registry, LocalExecutor(registry), tmp_path / "ra",
@@ -251,6 +251,14 @@ def test_from_export_continues_a_suite_without_retraining(tmp_path, registry):
     assert values_by_key(tmp_path / "b" / "store.sqlite") == values_by_key(tmp_path / "c" / "store.sqlite")
     assert whole.finished + whole.diverged == 8
     assert "Partial" not in (tmp_path / "rb" / "tiny-smoke.md").read_text()
+    # A bench of one part (--only) on a fresh store takes the whole export, and the export and
+    # tables it writes back still hold every run, not only its part's.
+    part = run_suite(suite, "smoke", tmp_path / "e", registry, LocalExecutor(registry), tmp_path / "re",
+                     progress=False, only={"method": ["bn"]}, from_export=export_path(tmp_path / "rb", "tiny", "smoke"))
+    assert (part.imported, part.unmatched, part.finished) == (8, 0, 0)
+    _, _, lines = read_export(export_path(tmp_path / "re", "tiny", "smoke"))
+    assert sum(x["kind"] == "run" and x["status"] in ("finished", "diverged") for x in lines) == 8
+    assert "Partial" not in (tmp_path / "re" / "tiny-smoke.md").read_text()
     # Importing again changes nothing; an export of other configs is counted, not taken.
     again = run_suite(suite, "smoke", tmp_path / "b", registry, LocalExecutor(registry), None,
                       progress=False, from_export=exported)
