@@ -414,19 +414,16 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
     runs = _unique(expand(suite, scale, registry, extra_set, seeds, only))
     if results_dir is not None:  # ... and so does a metric key no metric of the suite gives
         check_suite(suite, scale, runs, registry)
-    store = Store(out / STORE_FILE)
-    store.add_runs([(r.key, suite.name, scale, r.setting, r.seed, r.config.to_json(), str(out / "runs" / r.key))
-                    for r in runs])
-    keys = [r.key for r in runs]
-    by_key = {r.key: r for r in runs}
-    imported = unmatched = 0
     exports = [from_export] if isinstance(from_export, (str, Path)) else (from_export or [])
     # An export's runs outside ``only`` are taken too: the tables and the export this bench writes
     # cover every run of the store, so a bench of one part must not drop the rest from the export.
     whole = runs if not (exports and only) else _unique(expand(suite, scale, registry, extra_set, seeds))
-    if whole is not runs:
-        store.add_runs([(r.key, suite.name, scale, r.setting, r.seed, r.config.to_json(),
-                         str(out / "runs" / r.key)) for r in whole if r.key not in by_key])
+    store = Store(out / STORE_FILE)
+    store.add_runs([(r.key, suite.name, scale, r.setting, r.seed, r.config.to_json(), str(out / "runs" / r.key))
+                    for r in whole])
+    keys = [r.key for r in runs]
+    by_key = {r.key: r for r in runs}
+    imported = unmatched = 0
     for path in exports:
         # continue a suite another machine (or session) left off, or take its runs from another suite
         from ganzoo.export import import_export
