@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ganzoo.errors import ConfigError
 
@@ -87,6 +87,22 @@ class TrainConfig(Strict):
         "BigGAN-PyTorch's). The same numbers unless D has batch norm, whose batch statistics then "
         "span both, or minibatch statistics (minibatch stddev groups would mix reals and fakes)",
     )
+    accumulate: int = Field(
+        1, ge=1, description="gradient accumulation: each D and G step runs its minibatch as this many "
+        "micro-batches and sums their gradients (BigGAN-PyTorch's num_D/G_accumulations), so a batch "
+        "that does not fit in memory still trains. The loss is the minibatch's; batch statistics "
+        "(batch norm, minibatch stddev, PGGAN's D noise level) see micro-batches",
+    )
+
+    @model_validator(mode="after")
+    def _micro_batches(self) -> "TrainConfig":
+        if self.batch_size % self.accumulate:
+            raise ValueError(f"train.accumulate: batch_size {self.batch_size} is not divisible by "
+                             f"{self.accumulate} micro-batches")
+        if self.accumulate > 1 and self.unroll:
+            raise ValueError("train.accumulate: not available with train.unroll (the unrolled D "
+                             "steps take whole minibatches)")
+        return self
 
 
 class EMAConfig(Strict):
@@ -133,7 +149,7 @@ class FastConfig(Strict):
 
 
 # (section, field, default) of fields added after 0.1.0, omitted from RunConfig.hash at their default.
-LATER_FIELDS = (("train", "unroll", 0), ("train", "d_batch", "separate"))
+LATER_FIELDS = (("train", "unroll", 0), ("train", "d_batch", "separate"), ("train", "accumulate", 1))
 
 
 class RunConfig(Strict):

@@ -217,3 +217,54 @@ def test_lsgan_with_adaptive_d_noise_tracks_d_on_reals(tmp_path, registry):
     assert res.status == "finished"
     d_hat = float(checkpoint.load(tmp_path / "ls" / "checkpoint.pt")["D"]["d_hat"])
     assert d_hat != 0.0  # the trainer reported D's logits on the reals four times
+
+
+def _accumulated_raw(acc: int, **train):
+    # PGGAN without growing, batch statistics or minibatch stddev: no layer sees the batch as a whole,
+    # so micro-batches must give the minibatch's gradients (up to the order of float sums).
+    return tiny_raw(
+        model={"name": "pggan", "params": {"fmap_base": 64, "fmap_max": 8, "z_dim": 8,
+                                           "progressive": False, "mbstat": "none"}},
+        regularizers=[{"name": "r1"}, {"name": "drift"}],
+        ema={"enabled": False},
+        log={"log_every": 1, "sample_every": 0, "checkpoint_every": 3, "n_samples": 4},
+        train={"g_steps": 3, "batch_size": 16, "n_disc": 2, "seed": 5, "accumulate": acc, **train},
+    )
+
+
+def test_accumulated_micro_batches_train_as_the_whole_minibatch(tmp_path, registry):
+    """``train.accumulate = 4``: the logged losses are the minibatch's and the weights match one pass."""
+    logs, nets = {}, {}
+    for acc in (1, 4):
+        out = tmp_path / f"acc{acc}"
+        assert train(resolve(_accumulated_raw(acc), registry), out, registry=registry,
+                     progress=False).status == "finished"
+        logs[acc] = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+        logs[acc] = [(r["d_loss"], r["g_loss"]) for r in logs[acc] if "d_loss" in r]
+        state = checkpoint.load(out)
+        nets[acc] = {**{f"G.{k}": v for k, v in state["G"].items()}, **{f"D.{k}": v for k, v in state["D"].items()}}
+    assert len(logs[1]) == len(logs[4]) == 3
+    for one, four in zip(logs[1], logs[4]):  # a sum without the 1/4 would log 4x the loss
+        assert four == pytest.approx(one, rel=1e-4, abs=1e-5)
+    assert nets[1].keys() == nets[4].keys()
+    for k in nets[1]:
+        assert torch.allclose(nets[1][k], nets[4][k], rtol=1e-4, atol=1e-5), k
+    # Micro-batches are not a no-op: with batch statistics (minibatch stddev) the runs differ.
+    raw = _accumulated_raw(4)
+    raw["model"]["params"]["mbstat"] = "stddev"
+    train(resolve(raw, registry), tmp_path / "mbstd4", registry=registry, progress=False)
+    raw["train"]["accumulate"] = 1
+    train(resolve(raw, registry), tmp_path / "mbstd1", registry=registry, progress=False)
+    a, b = checkpoint.load(tmp_path / "mbstd4")["D"], checkpoint.load(tmp_path / "mbstd1")["D"]
+    assert any(not torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5) for k in a)
+
+
+def test_accumulate_is_checked_and_leaves_existing_run_keys_alone(registry, tiny_cfg):
+    one = tiny_raw(train={**tiny_raw()["train"], "accumulate": 1})
+    two = tiny_raw(train={**tiny_raw()["train"], "accumulate": 2})
+    assert resolve(one, registry).hash() == tiny_cfg.hash()  # stores keep their keys
+    assert resolve(two, registry).hash() != tiny_cfg.hash()
+    with pytest.raises(GanzooError, match="not divisible by 3 micro-batches"):
+        resolve(tiny_raw(train={**tiny_raw()["train"], "accumulate": 3}), registry)
+    with pytest.raises(GanzooError, match="train.unroll"):
+        resolve(tiny_raw(train={**tiny_raw()["train"], "accumulate": 2, "unroll": 1}), registry)

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ganzoo.errors import ConfigError
 from ganzoo.train.state import TrainState
 
 
@@ -32,6 +33,17 @@ class Batches:
         """``n`` latents of the global batch (this process's share) and their fake labels."""
         z, y = self.st.latents.sample(n)
         return self.world.shard(z), self.world.shard(y)
+
+
+def micro_batches(k: int, *tensors: torch.Tensor | None) -> list[tuple[torch.Tensor | None, ...]]:
+    """The minibatch as ``k`` micro-batches (``train.accumulate``); a ``None`` (no labels) stays ``None``."""
+    if k == 1:
+        return [tensors]
+    for t in tensors:
+        if t is not None and len(t) % k:
+            raise ConfigError(f"train.accumulate: a batch of {len(t)} on this process is not divisible "
+                              f"by {k} micro-batches")
+    return list(zip(*((t.chunk(k) if t is not None else (None,) * k) for t in tensors)))
 
 
 def discriminate(D: Any, real: torch.Tensor, y_real: torch.Tensor | None, fake: torch.Tensor,

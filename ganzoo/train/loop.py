@@ -23,7 +23,7 @@ from ganzoo.config import RunConfig, component_params
 from ganzoo.data import load_data
 from ganzoo.specs import RegContext
 from ganzoo.train import watch
-from ganzoo.train.batches import Batches, discriminate
+from ganzoo.train.batches import Batches, discriminate, micro_batches
 from ganzoo.train.ema import update_ema
 from ganzoo.train.latents import LatentSampler
 from ganzoo.train.meter import LossMeter
@@ -79,6 +79,7 @@ def train(cfg: RunConfig, out: str | Path, *, registry: Any, resume: bool = Fals
     sv_warm: dict[str, dict] = {}
     autocast = prec.autocast
     joint_d = cfg.train.d_batch == "joint"  # D's reals and fakes in one call (batch norm sees both)
+    acc = cfg.train.accumulate  # micro-batches per D and G step (gradient accumulation)
 
     def enter_phase() -> tuple[Any, int]:
         """A growing run: set the level of detail; reset Adam when a fade starts or ends."""
@@ -125,19 +126,25 @@ def train(cfg: RunConfig, out: str | Path, *, registry: Any, resume: bool = Fals
             D.requires_grad_(True)
             for k in range(cfg.train.n_disc):
                 ph, n = enter_phase()
-                real, y_real = batches.reals(ph, n)
-                z, y_fake = batches.latents(n)
-                with autocast():
-                    with torch.no_grad():
-                        fake = G(z, y_fake)
-                    d_real, d_fake = discriminate(D, real, y_real, fake, y_fake, joint_d)
-                if schedule is not None:  # a Growing D sees its logits on reals (PGGAN's D noise)
-                    D.observe_real(d_real.detach())
-                d_loss = loss.d_loss(d_real.float(), d_fake.float(), loss_p)
-                d_loss = d_pen.add_to(d_loss, st.step * cfg.train.n_disc + k, lambda: RegContext(
-                    D, G, real, fake, y_real, y_fake, d_real, d_fake, st.step, autocast, world.size, world.shard))
+                real_all, y_real_all = batches.reals(ph, n)
+                z_all, y_fake_all = batches.latents(n)
                 D_opt.zero_grad(set_to_none=True)
-                d_loss.backward()
+                d_loss = torch.zeros((), device=prec.device)
+                # One pass, or train.accumulate micro-batches whose gradients add up to the minibatch's.
+                for real, y_real, z, y_fake in micro_batches(acc, real_all, y_real_all, z_all, y_fake_all):
+                    with autocast():
+                        with torch.no_grad():
+                            fake = G(z, y_fake)
+                        d_real, d_fake = discriminate(D, real, y_real, fake, y_fake, joint_d)
+                    if schedule is not None:  # a Growing D sees its logits on reals (PGGAN's D noise)
+                        D.observe_real(d_real.detach())
+                    part = loss.d_loss(d_real.float(), d_fake.float(), loss_p)
+                    part = d_pen.add_to(part, st.step * cfg.train.n_disc + k, lambda: RegContext(
+                        D, G, real, fake, y_real, y_fake, d_real, d_fake, st.step, autocast, world.size,
+                        world.shard))
+                    part = part / acc if acc > 1 else part
+                    part.backward()
+                    d_loss += part.detach()
                 distributed.average_gradients(D, world)
                 D_opt.step()
                 st.images_shown += n
@@ -145,15 +152,19 @@ def train(cfg: RunConfig, out: str | Path, *, registry: Any, resume: bool = Fals
             # Generator step (against an unrolled copy of D when train.unroll > 0).
             G.requires_grad_(True)
             D.requires_grad_(False)
-            z, y_fake = batches.latents(n)
-            with autocast():
-                fake = G(z, y_fake)
-                d_fake = unrolled_d(fake, y_fake, ph, n) if cfg.train.unroll else D(fake, y_fake)
-            g_loss = loss.g_loss(d_fake.float(), loss_p)
-            g_loss = g_pen.add_to(g_loss, st.step, lambda: RegContext(
-                D, G, real, fake, y_real, y_fake, None, d_fake, st.step, autocast, world.size, world.shard))
             G_opt.zero_grad(set_to_none=True)
-            g_loss.backward()
+            g_loss = torch.zeros((), device=prec.device)
+            z_all, y_fake_all = batches.latents(n)
+            for real, y_real, z, y_fake in micro_batches(acc, real_all, y_real_all, z_all, y_fake_all):
+                with autocast():
+                    fake = G(z, y_fake)
+                    d_fake = unrolled_d(fake, y_fake, ph, n) if cfg.train.unroll else D(fake, y_fake)
+                part = loss.g_loss(d_fake.float(), loss_p)
+                part = g_pen.add_to(part, st.step, lambda: RegContext(
+                    D, G, real, fake, y_real, y_fake, None, d_fake, st.step, autocast, world.size, world.shard))
+                part = part / acc if acc > 1 else part
+                part.backward()
+                g_loss += part.detach()
             distributed.average_gradients(G, world)
             G_opt.step()
             meter.add(d_loss, g_loss)  # on the device: no sync here
