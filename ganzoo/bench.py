@@ -66,7 +66,9 @@ def run_job_in_worker(job: dict[str, Any]) -> dict[str, Any]:
     from ganzoo.registry import load_registry
 
     with preempt.in_job():
-        return run_job(job, load_registry())
+        outcome = run_job(job, load_registry())
+    outcome["gpus"] = os.environ.get("CUDA_VISIBLE_DEVICES")  # where it ran (None: not restricted)
+    return outcome
 
 
 def _train_job(job: dict[str, Any], t0: float, registry: Any) -> dict[str, Any]:
@@ -212,8 +214,29 @@ def collapse_result(run_dir: Path, cfg: Any) -> list[dict]:
 # None when there is nothing left to claim now) whenever it has a free slot, and hands every
 # outcome to ``on_done`` in this process. ``signal_workers(sig)`` passes a stop request on: SIGTERM
 # (stop at a step boundary) or SIGINT (stop now).
-def _init_worker(threads: int | None, parent: int) -> None:
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use: ``CUDA_VISIBLE_DEVICES``'s list, else each GPU torch counts."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g.strip() for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def assign_gpu(gpus: list[str], counter: Any) -> str:
+    """The next worker's GPU, in turn (``counter``: a shared ``Value`` the pool's workers count with);
+    set as ``CUDA_VISIBLE_DEVICES``, so a run on ``cuda`` in that worker uses it alone."""
+    with counter.get_lock():
+        index, counter.value = counter.value, counter.value + 1
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+    return os.environ["CUDA_VISIBLE_DEVICES"]
+
+
+def _init_worker(threads: int | None, parent: int, gpus: list[str] | None = None, counter: Any = None) -> None:
     preempt.init_worker(detach=True, parent=parent)
+    if gpus and counter is not None:
+        assign_gpu(gpus, counter)
     if threads:
         import torch
 
@@ -238,16 +261,25 @@ class LocalExecutor:
 
 
 class ProcessExecutor:
-    """A local pool of ``workers`` processes (spawned), each running one job at a time."""
+    """A local pool of ``workers`` processes (spawned), each running one job at a time.
 
-    def __init__(self, workers: int) -> None:
+    On a machine with several GPUs (``gpus``, by default :func:`visible_gpus`) the workers are
+    spread over them, one GPU per worker in turn, so runs on ``cuda`` do not all land on the first;
+    more workers than GPUs share them (small models leave a GPU mostly idle: benchmarks/gpu).
+    """
+
+    def __init__(self, workers: int, gpus: list[str] | None = None) -> None:
         self.workers = workers
+        self.gpus = gpus
         self._pool: ProcessPoolExecutor | None = None
 
     def run(self, next_job: Callable, on_done: Callable) -> None:
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"),
-                                   initializer=_init_worker, initargs=(threads, os.getpid()))
+        gpus = self.gpus if self.gpus is not None else visible_gpus()
+        ctx = get_context("spawn")
+        spread = (gpus, ctx.Value("i", 0)) if len(gpus) > 1 else (None, None)
+        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(threads, os.getpid(), *spread))
         self._pool = pool
         running: dict = {}
         broken = False
@@ -283,16 +315,27 @@ class ProcessExecutor:
 
 
 class RayExecutor:
-    """Runs jobs as Ray tasks on an existing cluster (``address``) or a local one."""
+    """Runs jobs as Ray tasks on an existing cluster (``address``) or a local one.
 
-    def __init__(self, address: str | None, workers: int) -> None:
+    A run reserves ``gpus_per_run`` GPUs (Ray's ``num_gpus``; a fraction packs several runs on one
+    GPU); by default 1 for a run on CUDA (``train.device``) and 0 otherwise. A task that reserves
+    none is neither sent to a node with a GPU nor given one of its own (Ray sets no
+    ``CUDA_VISIBLE_DEVICES`` for it), so CUDA runs would pile onto the first GPU of whatever node.
+    """
+
+    def __init__(self, address: str | None, workers: int, gpus_per_run: float | None = None) -> None:
         try:
             import ray
         except ImportError:
             raise GanzooError("--executor ray needs Ray: pip install 'ganzoo[ray]'") from None
         self.ray = ray
-        self.address, self.workers = address, workers
+        self.address, self.workers, self.gpus_per_run = address, workers, gpus_per_run
         self._running: dict = {}
+
+    def gpus_for(self, job: dict) -> float:
+        if self.gpus_per_run is not None:
+            return self.gpus_per_run
+        return 1.0 if json.loads(job["config"])["train"]["device"].startswith("cuda") else 0.0
 
     def run(self, next_job: Callable, on_done: Callable) -> None:
         ray = self.ray
@@ -304,7 +347,7 @@ class RayExecutor:
         running = self._running
         while True:
             while len(running) < self.workers and (job := next_job()) is not None:
-                running[task.remote(job)] = job
+                running[task.options(num_gpus=self.gpus_for(job)).remote(job)] = job
             if not running:
                 break
             done, _ = ray.wait(list(running), num_returns=1, timeout=5)
@@ -320,13 +363,14 @@ class RayExecutor:
             self.ray.cancel(ref, force=False)
 
 
-def make_executor(name: str, registry: Any, workers: int = 1, address: str | None = None):
+def make_executor(name: str, registry: Any, workers: int = 1, address: str | None = None,
+                  gpus_per_run: float | None = None):
     if name == "local":
         return LocalExecutor(registry)
     if name == "processes":
         return ProcessExecutor(workers)
     if name == "ray":
-        return RayExecutor(address, workers)
+        return RayExecutor(address, workers, gpus_per_run)
     raise GanzooError(f"--executor: unknown executor {name!r}; choose local, processes or ray")
 
 

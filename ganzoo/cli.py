@@ -305,6 +305,10 @@ def _parse_only(items: tuple[str, ...]) -> dict[str, list[str]] | None:
 @click.option("--workers", type=click.IntRange(1), default=None,
               help="Processes (or Ray tasks) at once [default: the scale's, else 1].")
 @click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
+@click.option("--gpus-per-run", type=click.FloatRange(0), default=None,
+              help="GPUs Ray reserves for each run; a fraction packs runs on a GPU [default: 1 for runs "
+                   "with train.device cuda, else 0]. (The processes executor spreads its workers over "
+                   "the visible GPUs.)")
 @click.option("--dataset", default=None, help="Train and evaluate on this dataset instead of the suite's.")
 @click.option("--data-root", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--seeds", default=None, metavar="0,1,2", help="Seeds instead of the scale's.")
@@ -333,7 +337,8 @@ def _parse_only(items: tuple[str, ...]) -> dict[str, list[str]] | None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def bench(suite_name: str, scale: str, executor: str, workers: int | None, address: str | None,
-          dataset: str | None, data_root: Path | None, seeds: str | None, steps: int | None,
+          gpus_per_run: float | None, dataset: str | None, data_root: Path | None, seeds: str | None,
+          steps: int | None,
           overrides: tuple[str, ...], only: tuple[str, ...], out: Path, results: Path,
           from_export: tuple[Path, ...], finish_by: str | None, dry_run: bool,
           quiet: bool) -> None:
@@ -402,7 +407,7 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
         return
     from ganzoo import preempt
 
-    ex = make_executor(executor, reg, workers or sc.workers, address)
+    ex = make_executor(executor, reg, workers or sc.workers, address, gpus_per_run)
     try:
         summary = run_suite(suite, scale, out, reg, ex, results, extra, seed_list, progress=not quiet,
                             only=selected, from_export=list(from_export), finish_by=deadline)

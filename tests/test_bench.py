@@ -399,3 +399,50 @@ def test_finish_by_starts_only_runs_expected_to_end_in_time(tmp_path, registry):
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "5 run(s) left for a later bench: not expected to end by" in res.stdout
+
+
+def _jobs(tmp_path, registry, n: int, **train) -> list[dict]:
+    from conftest import tiny_raw
+    from ganzoo.config import resolve
+
+    raw = tiny_raw()
+    raw["train"] = {**raw["train"], "g_steps": 1, **train}
+    cfg = resolve(raw, registry).to_json()
+    return [{"key": f"k{i}", "config": cfg, "run_dir": str(tmp_path / f"run{i}"), "lock": str(tmp_path / f"lock{i}"),
+             "threads": 1, "name": "tiny", "sweep": None} for i in range(n)]
+
+
+def test_workers_are_spread_over_the_gpus(tmp_path, registry, monkeypatch):
+    """Processes: each worker gets the next GPU as CUDA_VISIBLE_DEVICES; the parent's list is read."""
+    from multiprocessing import get_context
+
+    from ganzoo.bench import assign_gpu, visible_gpus
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # restored after the test (assign_gpu sets it)
+    counter = get_context("spawn").Value("i", 0)
+    assert [assign_gpu(["5", "7"], counter) for _ in range(3)] == ["5", "7", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
+    assert visible_gpus() == ["2", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == []
+    jobs, seen = _jobs(tmp_path, registry, 3), []
+    ProcessExecutor(2, gpus=["5", "7"]).run(lambda: jobs.pop() if jobs else None, seen.append)
+    assert [o["status"] for o in seen] == ["finished"] * 3
+    assert {o["gpus"] for o in seen} <= {"5", "7"}  # every run in a worker bound to one of them
+
+
+def test_ray_runs_reserve_gpus(tmp_path, registry):
+    """A CUDA run reserves 1 GPU by default (or --gpus-per-run), and Ray binds it to the GPUs it got."""
+    ray = pytest.importorskip("ray")
+    cpu_job, = _jobs(tmp_path / "cpu", registry, 1)
+    cuda_job, = _jobs(tmp_path / "cuda", registry, 1, device="cuda")
+    assert RayExecutor(None, 1).gpus_for(cpu_job) == 0 and RayExecutor(None, 1).gpus_for(cuda_job) == 1
+    assert RayExecutor(None, 1, gpus_per_run=0.25).gpus_for(cuda_job) == 0.25
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False)  # GPUs Ray only counts
+    try:
+        jobs, seen = _jobs(tmp_path / "ray", registry, 2), []
+        RayExecutor(None, 2, gpus_per_run=1).run(lambda: jobs.pop() if jobs else None, seen.append)
+    finally:
+        ray.shutdown()
+    assert [o["status"] for o in seen] == ["finished"] * 2
+    assert {o["gpus"] for o in seen} <= {"0", "1"} and all(o["gpus"] for o in seen)
