@@ -26,35 +26,9 @@ fi
 echo "run folders: $WORK"
 
 # The first run of each suite at scale SCALE (paper), as a run config (metrics off unless EVAL=1).
-"$PY" - "$WORK" "${DATA:-}" "$DEVICE" "$STEPS" "${BATCH:-}" "${SUITES:-}" "${SCALE:-paper}" "${EVAL:-0}" <<'PY' || exit 1
-import json, sys
-from ganzoo.registry import load_registry
-from ganzoo.suite import expand, find_suite
-out, data, device, steps, batch, only, scale, evaluate = sys.argv[1:9]
-reg = load_registry()
-for name in reg.names("suites"):
-    if only and name not in only.split(","):
-        continue
-    suite = find_suite(name, reg)
-    if scale not in suite.scales:
-        continue
-    raw = json.loads(expand(suite, scale, reg)[0].config.to_json())
-    raw["train"].update(device=device, g_steps=int(steps) // 2)
-    if batch:
-        raw["train"].update(batch_size=int(batch))
-    raw["fast"].update(bf16=True, channels_last=True, threads=None)
-    raw["log"].update(log_every=max(1, int(steps) // 4), checkpoint_every=int(steps) // 2,
-                      sample_every=0, sv_every=0)
-    if evaluate == "1":
-        raw["eval"].update(every=0)  # only at the end of each command: steps/2 and steps
-    else:
-        raw["eval"].update(metrics=[], every=0)
-    if data:
-        raw["data"].update(name=data, params={})
-    json.dump(raw, open(f"{out}/{name}.json", "w"), indent=1)
-    print(f"{name}: {raw['model']['name']} on {raw['data']['name']} {raw['data']['resolution']}px, "
-          f"batch {raw['train']['batch_size']}")
-PY
+"$PY" "$(dirname "$0")/first_runs.py" "$WORK" --device "$DEVICE" --steps $((STEPS / 2)) \
+  --log-every $((STEPS / 4 > 0 ? STEPS / 4 : 1)) --scale "${SCALE:-paper}" --suites "${SUITES:-}" \
+  ${BATCH:+--batch "$BATCH"} ${DATA:+--data "$DATA"} $([ "${EVAL:-0}" = 1 ] && echo --eval) || exit 1
 
 sps() { "$PY" -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if 'sec_per_step' in l]; print(f\"{r[-1]['sec_per_step']:.3f}\")" "$1/log.jsonl"; }
 fail=0

@@ -25,18 +25,14 @@ from torch.profiler import ProfilerActivity, profile
 
 from ganzoo.config import resolve
 from ganzoo.registry import load_registry
-from ganzoo.suite import expand, find_suite
 from ganzoo.train import train
+
+from first_runs import first_run  # beside this file
 
 
 def config(reg, suite: str, scale: str, device: str, steps: int, batch: int | None):
-    raw = json.loads(expand(find_suite(suite, reg), scale, reg)[0].config.to_json())
-    raw["train"].update(device=device, g_steps=steps)
-    if batch:
-        raw["train"].update(batch_size=batch)
-    raw["fast"].update(bf16=True, channels_last=True, threads=1 if device == "cpu" else None)
-    raw["log"].update(log_every=10**6, checkpoint_every=10**6, sample_every=0, sv_every=0)
-    raw["eval"].update(metrics=[], every=0)
+    raw = first_run(reg, suite, scale, device, steps, batch, threads=1 if device == "cpu" else None)
+    raw["log"].update(log_every=10**6, checkpoint_every=10**6)
     return resolve(raw, reg)
 
 
