@@ -469,8 +469,9 @@ def _parse_finish_by(text: str, now: float | None = None) -> float:
               show_default=True)
 @click.option("--html", is_flag=True, help="Also write the suite's HTML page and results/index.html.")
 @click.option("--index", "index", is_flag=True,
-              help="(Re)write the index of every suite's claims and verdicts in results/README.md, "
-                   "from the exports in --results.")
+              help="(Re)write the index of every suite's claims and verdicts, and each suite's progress "
+                   "(runs done, wall and run time, run time left), in results/README.md, from the exports "
+                   "in --results.")
 @user_errors
 def report(suite_name: str | None, scale: str, out: Path, results: Path, html: bool, index: bool) -> None:
     """Regenerate a suite's tables from its result store, or from the committed per-run export
@@ -520,6 +521,26 @@ def _report_suite(suite_name: str, scale: str, out: Path, results: Path, html: b
     click.echo(f"wrote {path}" + (f", {path.with_suffix('.html')} and {path.parent / 'index.html'}" if html else ""))
 
 
+def _run_time_left(suite, scale: str, store, reg) -> tuple[float, dict[str, int]] | None:
+    """The run time the scale's runs not done in ``store`` are expected to take, as ``--dry-run``
+    estimates it, and how many runs were estimated on each basis; None when the grid cannot be
+    expanded here."""
+    from ganzoo.bench import _unique, expected_seconds
+    from ganzoo.store import DONE
+    from ganzoo.suite import expand
+
+    try:
+        runs = _unique(expand(suite, scale, reg))
+    except GanzooError:
+        return None
+    records = store.records(suite.name, scale)
+    done = {r["key"] for r in records if r["status"] in DONE}
+    basis: dict[str, str] = {}
+    est = expected_seconds(runs, records, suite.scale(scale).minutes_per_run, basis=basis)
+    left = [r.key for r in runs if r.key not in done]
+    return sum(est[k] or 0.0 for k in left), dict(Counter(basis[k] for k in left))
+
+
 def _write_claims_index(scale: str, results: Path, reg) -> Path:
     """Every registered suite's claims with verdicts computed from its export at ``scale``."""
     from ganzoo.bench import planned_runs
@@ -541,7 +562,8 @@ def _write_claims_index(scale: str, results: Path, reg) -> Path:
             continue
         store, _, _ = load_export(exported)
         records = in_suite_order(suite, load_records(store, suite.name, scale))  # as the suite's report has them
-        entries.append(SuiteFindings(suite, records, store.references(suite.name, scale), planned))
+        entries.append(SuiteFindings(suite, records, store.references(suite.name, scale), planned,
+                                     store.invocations(suite.name, scale), _run_time_left(suite, scale, store, reg)))
         store.close()
     return update_readme(results / "README.md", render_index(entries, scale))
 

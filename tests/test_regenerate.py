@@ -12,6 +12,11 @@ from ganzoo.cli import main
 DATA = Path(__file__).parent / "data"
 
 
+def _claims(text: str) -> list[str]:
+    """The lines of the claims index (the progress table below it has a row per suite too)."""
+    return text.split("### Progress of each suite")[0].splitlines()
+
+
 def _body(text: str) -> list[str]:
     return [line for line in text.splitlines() if not line.startswith("- **Updated:**")]
 
@@ -79,11 +84,11 @@ def test_claims_index_is_computed_from_the_exports_and_rewritten_in_place(tmp_pa
     assert res.exit_code == 0, res.output
     text = (results / "README.md").read_text()
     assert "stale" not in text and text.startswith("# Results\n\nintro\n") and text.endswith("## Calibration\n")
-    where = [line for line in text.splitlines() if line.startswith("| selfmod-where")]
+    where = [line for line in _claims(text) if line.startswith("| selfmod-where")]
     assert len(where) == 3 and all("8/8 runs" in line for line in where)
     # The where suite's smoke reference cannot learn in 3 steps: every verdict is inconclusive.
     assert all("inconclusive" in line and "did not learn" in line for line in where)
-    robustness = [line for line in text.splitlines() if line.startswith("| selfmod-robustness")]
+    robustness = [line for line in _claims(text) if line.startswith("| selfmod-robustness")]
     assert len(robustness) == 1 and "7 claims" in robustness[0] and "not run at this scale yet (0/72 runs)" in robustness[0]
     again = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
     assert again.exit_code == 0 and (results / "README.md").read_text() == text
@@ -102,7 +107,7 @@ def test_index_says_waiting_for_runs_for_claims_a_partial_suite_cannot_test_yet(
     res = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
     assert res.exit_code == 0, res.output
     text = (results / "README.md").read_text()
-    where = [line for line in text.splitlines() if line.startswith("| selfmod-where")]
+    where = [line for line in _claims(text) if line.startswith("| selfmod-where")]
     assert len(where) == 3 and all("waiting for runs (7/8 runs (partial)" in line for line in where)
     assert "inconclusive: 0, waiting for runs: 3" in text
     # The suite's own verdict table says so too (it said "inconclusive" while the index waited).
@@ -131,7 +136,7 @@ def test_an_unfinished_reference_is_not_a_reference_that_did_not_learn(tmp_path)
     (results / "selfmod-where-smoke.runs.jsonl").write_text("\n".join(lines) + "\n")
     res = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
     assert res.exit_code == 0, res.output
-    where = [line for line in (results / "README.md").read_text().splitlines() if line.startswith("| selfmod-where")]
+    where = [line for line in _claims((results / "README.md").read_text()) if line.startswith("| selfmod-where")]
     assert len(where) == 3
     assert all("reference not finished yet" in line and "did not learn" not in line for line in where)
     assert all("waiting for runs" in line for line in where)
@@ -140,3 +145,39 @@ def test_an_unfinished_reference_is_not_a_reference_that_did_not_learn(tmp_path)
     assert res.exit_code == 0, res.output
     md = (results / "selfmod-where-smoke.md").read_text()
     assert "learned on every seed run so far: not known yet" in md and "not finished yet |" in md
+
+
+def test_index_gives_each_suites_progress_and_the_run_time_left(tmp_path):
+    # The progress table under the claims index is computed from the exports: runs done, the
+    # reference's seeds, collapsed runs, wall and run time, and the run time left by the bench's estimate.
+    import json
+
+    from ganzoo.report.index import _hours, _union_seconds
+
+    results = tmp_path / "results"
+    results.mkdir()
+    lines = [json.loads(line) for line in (DATA / "selfmod-where-smoke.runs.jsonl").read_text().splitlines()]
+    runs = [d for d in lines if d["kind"] == "run"]
+    wall = sum(d["seconds"] for d in lines if d["kind"] == "invocation")
+    # One run goes back to pending: 7 of 8 done. Its setting has no other seed at smoke scale, so
+    # the bench's --dry-run rule counts it at the longest finished run.
+    gone = next(d for d in runs if d["setting"] != {"arch": "resnet", "method": "bn"})
+    assert not [d for d in runs if d["setting"] == gone["setting"] and d is not gone]
+    others = [d["seconds"] for d in runs if d is not gone]
+    gone.update(status="pending", seconds=None, step=None, values={}, series=[])
+    (results / "selfmod-where-smoke.runs.jsonl").write_text("\n".join(json.dumps(d) for d in lines) + "\n")
+    res = CliRunner().invoke(main, ["report", "--index", "--scale", "smoke", "--results", str(results)])
+    assert res.exit_code == 0, res.output
+    text = (results / "README.md").read_text()
+    progress = text.split("### Progress of each suite")[1].splitlines()
+    row = [c.strip() for c in next(line for line in progress if line.startswith("| selfmod-where")).split("|")[1:-1]]
+    assert row[:4] == ["selfmod-where", "7/8", "learned on 0 of 1 seed", "0 of 7"]  # 3 steps: nothing learns
+    assert row[4] == _hours(wall) and row[5] == _hours(sum(others))
+    assert row[6] == f"{_hours(max(others))} (1 run at the longest finished run)"
+    assert f"about {_hours(max(others))} of run time left, 1 run of it counted" in text
+    robustness = next(line for line in progress if line.startswith("| selfmod-robustness"))
+    assert "0/72" in robustness and "not run at this scale yet" in robustness
+    # Benches that ran at once count once in the total wall time.
+    assert _union_seconds([(0, 10), (5, 10), (20, 1), (20.5, 0.2)]) == 16
+    assert _union_seconds([]) == 0
+    assert _hours(7200) == "2.0 h" and _hours(90) == "2 min"

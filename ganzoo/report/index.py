@@ -2,12 +2,14 @@
 
 ``ganzoo report --index`` reads each suite's committed export (``results/<suite>.runs.jsonl``),
 computes the same findings as the suite's own report and writes the table between two markers in
-``results/README.md``, so the index at the top of that file is never typed by hand. Torch-free.
+``results/README.md``, so the index at the top of that file is never typed by hand. Below it, a
+second table gives each suite's progress: runs done, the reference setting's seeds, collapsed runs,
+wall and run time, and the run time still to train by the bench's own estimate. Torch-free.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,9 @@ class SuiteFindings:
     records: list | None      # None: no export at this scale
     references: list
     planned: int
+    invocations: list = field(default_factory=list)  # the export's benches: (started, seconds, executor, ran)
+    left: tuple[float, dict[str, int]] | None = None  # run time left (s), and runs per estimate basis
+
 
 
 def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]], list[str]]:
@@ -53,13 +58,95 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
     return ["suite", "claim", "ours", "statistic", "verdict"], rows, notes
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def _union_seconds(intervals: list[tuple[float, float]]) -> float:
+    """The time covered by at least one of the (start, seconds) intervals: benches of two suites
+    that ran at once on one machine count once."""
+    total, end = 0.0, None
+    for start, seconds in sorted(intervals):
+        stop = start + (seconds or 0.0)
+        if end is None or start >= end:
+            total += stop - start
+            end = stop
+        elif stop > end:
+            total += stop - end
+            end = stop
+    return total
+
+
+def _reference_cell(e: SuiteFindings) -> str:
+    from ganzoo.report.records import UNFINISHED_STATUSES
+    from ganzoo.report.verdicts import reference_health
+
+    if not e.suite.health.reference:
+        return "no reference setting"
+    checks = reference_health(e.records, e.suite.health)
+    ended = [c for c in checks if c.checks[0][2] not in UNFINISHED_STATUSES]  # ("run finished", ok, status)
+    waiting = len(checks) - len(ended)
+    text = f"learned on {sum(c.passed for c in ended)} of {_count(len(ended), 'seed')}"
+    return text + (f"; {_count(waiting, 'seed')} not run yet" if waiting else "")
+
+
+def progress_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]], list[str]]:
+    """(headers, rows, notes): per suite, runs done, the reference's seeds, collapsed runs, wall
+    time, summed run time and the run time left; the notes give the totals over every suite."""
+    from ganzoo.report.findings import health_rows
+
+    rows, intervals, took, left_total, longest = [], [], {}, 0.0, 0
+    for e in entries:
+        if e.records is None:
+            rows.append([e.suite.name, f"0/{e.planned}", "—", "—", "—", "—", "not run at this scale yet"])
+            continue
+        done = sum(r.counted for r in e.records)
+        _, total = health_rows(e.suite, e.records)
+        intervals += [(i[0], i[1]) for i in e.invocations]
+        for r in e.records:  # a run two suites share (one config, one key) counts once in the total
+            if r.seconds:
+                took[r.key] = r.seconds
+        if done >= e.planned:
+            left = "none"
+        elif e.left is None:
+            left = "no estimate"
+        else:
+            seconds, basis = e.left
+            left_total += seconds
+            longest += basis.get("longest", 0)
+            left = _hours(seconds) + (f" ({_count(basis['longest'], 'run')} at the longest finished run)"
+                                      if basis.get("longest") else "")
+        rows.append([e.suite.name, f"{done}/{e.planned}", _reference_cell(e),
+                     f"{total['collapsed']} of {total['runs']}", _hours(sum(i[1] for i in e.invocations)),
+                     _hours(sum(r.seconds or 0 for r in e.records)), left])
+    notes = [
+        "wall time: the summed length of the suite's `ganzoo bench` invocations; run time: the summed "
+        "training time of its runs (two workers train two runs at once); left: the run time of the runs "
+        "not done, estimated as `ganzoo bench --dry-run` does (the mean of the setting's finished runs, "
+        "else the suite's longest finished run)",
+        f"every suite together: {_hours(_union_seconds(intervals))} of wall time (benches that ran at once "
+        f"counted once), {_hours(sum(took.values()))} of run time (runs shared by two suites counted once), "
+        f"about {_hours(left_total)} of run time left"
+        + (f", {_count(longest, 'run')} of it counted at their suite's longest finished run" if longest else ""),
+    ]
+    return ["suite", "runs done", "reference setting", "collapsed", "wall time", "run time", "left (estimate)"], rows, notes
+
+
 def render_index(entries: list[SuiteFindings], scale: str) -> str:
     headers, rows, notes = index_rows(entries)
     caption = [f"scale `{scale}`; each verdict is computed from the suite's committed export by the rule its "
                "results file states (p < alpha in the paper's direction agrees, against it disagrees, "
                "otherwise inconclusive; inconclusive too when the reference setting did not learn)",
                *notes]
-    return render_table("Index of claims and verdicts", caption, headers, rows)
+    claims = render_table("Index of claims and verdicts", caption, headers, rows)
+    headers, rows, notes = progress_rows(entries)
+    progress = render_table("Progress of each suite", [f"scale `{scale}`, from the committed exports", *notes],
+                            headers, rows)
+    return claims + "\n" + progress
 
 
 def update_readme(readme: Path, block: str) -> Path:
