@@ -30,7 +30,6 @@ class SuiteFindings:
     left: tuple[float, dict[str, int]] | None = None  # run time left (s), and runs per estimate basis
 
 
-
 def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]], list[str]]:
     """(headers, rows, notes) of the index: one row per claim, with its suite's standing."""
     from ganzoo.report.findings import WAITING, findings, verdict_word
@@ -91,7 +90,7 @@ def _reference_cell(e: SuiteFindings) -> str:
     ended = [c for c in checks if c.checks[0][2] not in UNFINISHED_STATUSES]  # ("run finished", ok, status)
     waiting = len(checks) - len(ended)
     text = f"learned on {sum(c.passed for c in ended)} of {_count(len(ended), 'seed')}"
-    return text + (f"; {_count(waiting, 'seed')} not run yet" if waiting else "")
+    return text + (f"; {_count(waiting, 'seed')} not finished yet" if waiting else "")
 
 
 def progress_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]], list[str]]:
