@@ -650,11 +650,31 @@ def plan_seconds(runs: list[RunSpec], plan: dict[str, Planned], suite: Suite, sc
                 found[line["key"]] = line
     records = list(found.values())
     steps = {k: p.step for k, p in plan.items() if p.step}
-    basis: dict[str, str] = {}
-    est = expected_seconds(runs, records, suite.scale(scale).minutes_per_run, steps, basis)
     left = [r.key for r in runs if plan[r.key].to_train]
-    return (sum(est[k] or 0.0 for k in left), dict(Counter(basis[k] for k in left)),
-            _longest_finished(runs, records))
+    seconds, basis = seconds_left(runs, records, left, suite.scale(scale).minutes_per_run, steps)
+    return seconds, basis, _longest_finished(runs, records)
+
+
+def seconds_left(runs: list[RunSpec], records: list[dict[str, Any]], left: list[str],
+                 minutes_per_run: float | None = None,
+                 steps_done: dict[str, int] | None = None) -> tuple[float, dict[str, int]]:
+    """The run time the runs ``left`` (keys) are expected to take (:func:`expected_seconds`), and
+    how many of them were estimated on each basis."""
+    basis: dict[str, str] = {}
+    est = expected_seconds(runs, records, minutes_per_run, steps_done, basis)
+    return sum(est[k] or 0.0 for k in left), dict(Counter(basis[k] for k in left))
+
+
+def seconds_left_in(suite: Suite, scale: str, store: Any, registry: Any) -> tuple[float, dict[str, int]] | None:
+    """:func:`seconds_left` for the runs of the scale's grid that ``store`` (an export's, say) does
+    not have done; None when this registry cannot expand the grid."""
+    try:
+        runs = _unique(expand(suite, scale, registry))
+    except GanzooError:
+        return None
+    records = store.records(suite.name, scale)
+    done = {r["key"] for r in records if r["status"] in DONE}
+    return seconds_left(runs, records, [r.key for r in runs if r.key not in done], suite.scale(scale).minutes_per_run)
 
 
 def check_suite(suite: Suite, scale: str, runs: list[RunSpec], registry: Any) -> None:

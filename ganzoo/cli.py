@@ -382,6 +382,7 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
     deadline = _parse_finish_by(finish_by) if finish_by else None
     if dry_run:  # every check a real bench makes before training: configs, tables, the store
         from ganzoo.bench import STORE_FILE, check_suite, plan_runs, plan_seconds
+        from ganzoo.report.markdown import fmt_duration as _duration
 
         runs = expand(suite, scale, reg, extra, seed_list, selected)
         check_suite(suite, scale, runs, reg)
@@ -434,10 +435,6 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
         sys.exit(preempt.exit_status())
     if summary.failed:
         sys.exit(1)
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
 
 
 def _parse_finish_by(text: str, now: float | None = None) -> float:
@@ -521,29 +518,9 @@ def _report_suite(suite_name: str, scale: str, out: Path, results: Path, html: b
     click.echo(f"wrote {path}" + (f", {path.with_suffix('.html')} and {path.parent / 'index.html'}" if html else ""))
 
 
-def _run_time_left(suite, scale: str, store, reg) -> tuple[float, dict[str, int]] | None:
-    """The run time the scale's runs not done in ``store`` are expected to take, as ``--dry-run``
-    estimates it, and how many runs were estimated on each basis; None when the grid cannot be
-    expanded here."""
-    from ganzoo.bench import _unique, expected_seconds
-    from ganzoo.store import DONE
-    from ganzoo.suite import expand
-
-    try:
-        runs = _unique(expand(suite, scale, reg))
-    except GanzooError:
-        return None
-    records = store.records(suite.name, scale)
-    done = {r["key"] for r in records if r["status"] in DONE}
-    basis: dict[str, str] = {}
-    est = expected_seconds(runs, records, suite.scale(scale).minutes_per_run, basis=basis)
-    left = [r.key for r in runs if r.key not in done]
-    return sum(est[k] or 0.0 for k in left), dict(Counter(basis[k] for k in left))
-
-
 def _write_claims_index(scale: str, results: Path, reg) -> Path:
     """Every registered suite's claims with verdicts computed from its export at ``scale``."""
-    from ganzoo.bench import planned_runs
+    from ganzoo.bench import planned_runs, seconds_left_in
     from ganzoo.export import export_path, load_export
     from ganzoo.report import load_records
     from ganzoo.report.index import SuiteFindings, render_index, update_readme
@@ -563,7 +540,7 @@ def _write_claims_index(scale: str, results: Path, reg) -> Path:
         store, _, _ = load_export(exported)
         records = in_suite_order(suite, load_records(store, suite.name, scale))  # as the suite's report has them
         entries.append(SuiteFindings(suite, records, store.references(suite.name, scale), planned,
-                                     store.invocations(suite.name, scale), _run_time_left(suite, scale, store, reg)))
+                                     store.invocations(suite.name, scale), seconds_left_in(suite, scale, store, reg)))
         store.close()
     return update_readme(results / "README.md", render_index(entries, scale))
 

@@ -152,7 +152,8 @@ def test_index_gives_each_suites_progress_and_the_run_time_left(tmp_path):
     # reference's seeds, collapsed runs, wall and run time, and the run time left by the bench's estimate.
     import json
 
-    from ganzoo.report.index import _hours, _union_seconds
+    from ganzoo.report.index import _union_seconds
+    from ganzoo.report.markdown import fmt_duration as _hours
 
     results = tmp_path / "results"
     results.mkdir()

@@ -10,11 +10,12 @@ wall and run time, and the run time still to train by the bench's own estimate. 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ganzoo.errors import GanzooError
-from ganzoo.report.markdown import render_table
+from ganzoo.report.markdown import fmt_duration, render_table
 
 START = "<!-- claims-index:start (written by `ganzoo report --index`; do not edit by hand) -->"
 END = "<!-- claims-index:end -->"
@@ -29,10 +30,17 @@ class SuiteFindings:
     invocations: list = field(default_factory=list)  # the export's benches: (started, seconds, executor, ran)
     left: tuple[float, dict[str, int]] | None = None  # run time left (s), and runs per estimate basis
 
+    @cached_property
+    def found(self) -> dict[str, Any]:
+        """:func:`ganzoo.report.findings.findings` of the export (computed once for both tables)."""
+        from ganzoo.report.findings import findings
+
+        return findings(self.suite, self.records, self.references)
+
 
 def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]], list[str]]:
     """(headers, rows, notes) of the index: one row per claim, with its suite's standing."""
-    from ganzoo.report.findings import WAITING, findings, verdict_word
+    from ganzoo.report.findings import WAITING, verdict_word
 
     rows, tally = [], {"agrees": 0, "disagrees": 0, "inconclusive": 0, WAITING: 0, "not run": 0}
     for e in entries:
@@ -41,7 +49,7 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
                          f"not run at this scale yet (0/{e.planned} runs)"])
             tally["not run"] += len(e.suite.claims)
             continue
-        f = findings(e.suite, e.records, e.references)
+        f = e.found
         done = sum(r.counted for r in e.records)
         partial = done < e.planned
         standing = (f"{done}/{e.planned} runs" + (" (partial)" if partial else "")
@@ -59,10 +67,6 @@ def index_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]]
 
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
 def _union_seconds(intervals: list[tuple[float, float]]) -> float:
@@ -96,15 +100,13 @@ def _reference_cell(e: SuiteFindings) -> str:
 def progress_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[str]], list[str]]:
     """(headers, rows, notes): per suite, runs done, the reference's seeds, collapsed runs, wall
     time, summed run time and the run time left; the notes give the totals over every suite."""
-    from ganzoo.report.findings import health_rows
-
     rows, intervals, took, left_total, longest = [], [], {}, 0.0, 0
     for e in entries:
         if e.records is None:
             rows.append([e.suite.name, f"0/{e.planned}", "—", "—", "—", "—", "not run at this scale yet"])
             continue
         done = sum(r.counted for r in e.records)
-        _, total = health_rows(e.suite, e.records)
+        total = e.found["totals"]
         intervals += [(i[0], i[1]) for i in e.invocations]
         for r in e.records:  # a run two suites share (one config, one key) counts once in the total
             if r.seconds:
@@ -117,19 +119,19 @@ def progress_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[st
             seconds, basis = e.left
             left_total += seconds
             longest += basis.get("longest", 0)
-            left = _hours(seconds) + (f" ({_count(basis['longest'], 'run')} at the longest finished run)"
+            left = fmt_duration(seconds) + (f" ({_count(basis['longest'], 'run')} at the longest finished run)"
                                       if basis.get("longest") else "")
         rows.append([e.suite.name, f"{done}/{e.planned}", _reference_cell(e),
-                     f"{total['collapsed']} of {total['runs']}", _hours(sum(i[1] for i in e.invocations)),
-                     _hours(sum(r.seconds or 0 for r in e.records)), left])
+                     f"{total['collapsed']} of {total['runs']}", fmt_duration(sum(i[1] for i in e.invocations)),
+                     fmt_duration(sum(r.seconds or 0 for r in e.records)), left])
     notes = [
         "wall time: the summed length of the suite's `ganzoo bench` invocations; run time: the summed "
         "training time of its runs (two workers train two runs at once); left: the run time of the runs "
         "not done, estimated as `ganzoo bench --dry-run` does (the mean of the setting's finished runs, "
         "else the suite's longest finished run)",
-        f"every suite together: {_hours(_union_seconds(intervals))} of wall time (benches that ran at once "
-        f"counted once), {_hours(sum(took.values()))} of run time (runs shared by two suites counted once), "
-        f"about {_hours(left_total)} of run time left"
+        f"every suite together: {fmt_duration(_union_seconds(intervals))} of wall time (benches that ran at once "
+        f"counted once), {fmt_duration(sum(took.values()))} of run time (runs shared by two suites counted once), "
+        f"about {fmt_duration(left_total)} of run time left"
         + (f", {_count(longest, 'run')} of it counted at their suite's longest finished run" if longest else ""),
     ]
     return ["suite", "runs done", "reference setting", "collapsed", "wall time", "run time", "left (estimate)"], rows, notes

@@ -25,6 +25,11 @@ def fmt(x: float | None, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
 
+def fmt_duration(seconds: float) -> str:
+    """A run or wall time: minutes under an hour, else hours with one decimal."""
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
 def fmt_p(p: float | None) -> str:
     """A p-value: three decimals down to 0.01, scientific notation below, ``"—"`` when undefined."""
     if p is None or (isinstance(p, float) and math.isnan(p)):
