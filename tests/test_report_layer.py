@@ -188,6 +188,8 @@ def test_header_lists_only_extractors_the_metrics_used_and_no_plugin_params(suit
     assert "inception" not in ext and "none (no computed metric uses one)" in ext
     net = next(x for x in lines if x.startswith("- **Networks:**"))
     assert "width" not in net and "biggan" in net
+    # Defect: "pggan, 500, 2000, 10000 generator steps" ran the model name into the step counts.
+    assert net.split("; ")[0] == "- **Networks:** biggan"
     recs[0].values["fid2k@mnist-cnn/fid"] = recs[0].values["swd2k/swd_avg"].__class__(
         __import__("ganzoo.report", fromlist=["MetricName"]).MetricName.parse("fid2k@mnist-cnn/fid"), "h", 1.0, 4, 1.0)
     assert "mnist-cnn" in next(x for x in header(suite, "smoke", recs, []) if x.startswith("- **Feature extractor**"))

@@ -131,8 +131,8 @@ def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[t
         f"- **Paper:** {suite.paper}",
         f"- **Scale:** `{scale}`: {sc.description}{_overridden(suite, scale, cfgs)}",
         f"- **Dataset:** {datasets}",
-        f"- **Networks:** {_joined({c['model']['name'] for c in cfgs})}, "
-        f"{_joined({c['train']['g_steps'] for c in cfgs})} generator steps, "
+        f"- **Networks:** {_joined({c['model']['name'] for c in cfgs})}; "
+        f"{_joined({c['train']['g_steps'] for c in cfgs})} generator steps; "
         f"batch {_joined({c['train']['batch_size'] for c in cfgs})}",
         f"- **Feature extractor** (of FID, IS, KID and precision/recall): "
         f"{_joined(extractors) if extractors else 'none (no computed metric uses one)'}; "
