@@ -382,7 +382,7 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
     deadline = _parse_finish_by(finish_by) if finish_by else None
     if dry_run:  # every check a real bench makes before training: configs, tables, the store
         from ganzoo.bench import STORE_FILE, check_suite, plan_runs, plan_seconds
-        from ganzoo.report.markdown import fmt_duration as _duration
+        from ganzoo.report.markdown import fmt_duration
 
         runs = expand(suite, scale, reg, extra, seed_list, selected)
         check_suite(suite, scale, runs, reg)
@@ -395,11 +395,11 @@ def bench(suite_name: str, scale: str, executor: str, workers: int | None, addre
             seconds, basis, longest = plan_seconds(runs, plan, suite, scale, out / STORE_FILE, list(from_export))
             n = workers or sc.workers
             if seconds:
-                line += (f"; about {_duration(seconds)} of run time left"
-                         + (f", {_duration(seconds / n)} with {n} workers" if n > 1 else ""))
+                line += (f"; about {fmt_duration(seconds)} of run time left"
+                         + (f", {fmt_duration(seconds / n)} with {n} workers" if n > 1 else ""))
             if basis.get("longest"):
                 line += (f" ({basis['longest']} run(s) counted at the longest finished run, "
-                         f"{_duration(longest)}, as none of their setting has finished yet)")
+                         f"{fmt_duration(longest)}, as none of their setting has finished yet)")
             if basis.get("scale"):
                 line += f" ({basis['scale']} run(s) counted at the scale's measured {sc.minutes_per_run:g} min)"
             if basis.get("none"):

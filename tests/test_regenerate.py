@@ -153,7 +153,7 @@ def test_index_gives_each_suites_progress_and_the_run_time_left(tmp_path):
     import json
 
     from ganzoo.report.index import _union_seconds
-    from ganzoo.report.markdown import fmt_duration as _hours
+    from ganzoo.report.markdown import fmt_duration
 
     results = tmp_path / "results"
     results.mkdir()
@@ -173,12 +173,12 @@ def test_index_gives_each_suites_progress_and_the_run_time_left(tmp_path):
     progress = text.split("### Progress of each suite")[1].splitlines()
     row = [c.strip() for c in next(line for line in progress if line.startswith("| selfmod-where")).split("|")[1:-1]]
     assert row[:4] == ["selfmod-where", "7/8", "learned on 0 of 1 seed", "0 of 7"]  # 3 steps: nothing learns
-    assert row[4] == _hours(wall) and row[5] == _hours(sum(others))
-    assert row[6] == f"{_hours(max(others))} (1 run at the longest finished run)"
-    assert f"about {_hours(max(others))} of run time left, 1 run of it counted" in text
+    assert row[4] == fmt_duration(wall) and row[5] == fmt_duration(sum(others))
+    assert row[6] == f"{fmt_duration(max(others))} (1 run at the longest finished run)"
+    assert f"about {fmt_duration(max(others))} of run time left, 1 run of it counted" in text
     robustness = next(line for line in progress if line.startswith("| selfmod-robustness"))
     assert "0/72" in robustness and "not run at this scale yet" in robustness
     # Benches that ran at once count once in the total wall time.
     assert _union_seconds([(0, 10), (5, 10), (20, 1), (20.5, 0.2)]) == 16
     assert _union_seconds([]) == 0
-    assert _hours(7200) == "2.0 h" and _hours(90) == "2 min"
+    assert fmt_duration(7200) == "2.0 h" and fmt_duration(90) == "2 min"

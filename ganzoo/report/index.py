@@ -120,7 +120,7 @@ def progress_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[st
             left_total += seconds
             longest += basis.get("longest", 0)
             left = fmt_duration(seconds) + (f" ({_count(basis['longest'], 'run')} at the longest finished run)"
-                                      if basis.get("longest") else "")
+                                            if basis.get("longest") else "")
         rows.append([e.suite.name, f"{done}/{e.planned}", _reference_cell(e),
                      f"{total['collapsed']} of {total['runs']}", fmt_duration(sum(i[1] for i in e.invocations)),
                      fmt_duration(sum(r.seconds or 0 for r in e.records)), left])
