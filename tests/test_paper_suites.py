@@ -47,6 +47,9 @@ def test_pggan_ablation_rows_see_the_same_images(registry):
     assert [x.name for x in a.regularizers] == ["wgan-gp"] and a.g_optim.lr == 1e-4
     assert g.model.params["g_norm"] == "pixelnorm" and g.model.params["eq_lr"] is True
     assert by["(e*) + minibatch discrimination"].model.params["mbstat"] == "discrimination"
+    for label, c in by.items():  # the authors' unclipped linear output; the clamp is a no-op after tanh
+        linear = c.model.params.get("g_out", "linear") == "linear"
+        assert c.model.params.get("clip_output", True) is not linear, label
 
 
 def test_mode_coverage_grid(registry):

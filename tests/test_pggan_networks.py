@@ -464,6 +464,19 @@ def test_output_range():
         torch.testing.assert_close(tanh, torch.tanh(raw))
 
 
+def test_the_clamp_traps_a_saturated_linear_generator():
+    # Why pggan-ablation runs its linear rows with clip_output=False: once every pixel of a linear G
+    # lies below -1, the clamp passes no gradient and nothing can move G back (row (d), seed 1).
+    for clip in (True, False):
+        G, D = build(clip_output=clip)
+        with torch.no_grad():
+            G.to_rgb[str(32)].bias.fill_(-50.0)
+        z, _ = inputs(G)
+        (-D(G(z)).mean()).backward()
+        grad = sum(p.grad.abs().sum() for p in G.parameters() if p.grad is not None)
+        assert bool(grad == 0) is clip, clip
+
+
 def test_one_channel_and_labels_ignored():
     G, D = build(res=16, ch=1)
     z = torch.randn(2, G.z_dim)

@@ -34,7 +34,10 @@ Deliberate deviations from the authors' code, and why:
 * ``clip_output`` (default on) clamps G's images to [-1, 1], the range ganzoo's architecture contract
   promises (gradient 0 outside it, like hardtanh). TF's G is linear and feeds D unclipped images;
   ganzoo's metrics and saved samples clip exactly the same way, so only D's view of out-of-range
-  pixels differs. ``clip_output=False`` restores the raw linear output.
+  pixels differs. ``clip_output=False`` restores the raw linear output. The clamp can trap a linear
+  G: once every pixel lies outside [-1, 1] no gradient reaches it and it stays there (pggan-ablation
+  row (d), no normalisation, lr 1e-3: seed 1 turned black at step ~1,750 and never recovered), so
+  the Table 1 suite runs its linear rows with ``clip_output=False``, as the authors' code does.
 * The lower-resolution toRGB/fromRGB layers that a given lod does not use are not run; as in TF's
   linear graph (where they enter with weight exactly 0) they still receive an exactly zero gradient
   (``0 * sum(weights)`` is added to the output). So at lod 0 every parameter has a gradient; at
