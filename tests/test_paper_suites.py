@@ -62,6 +62,7 @@ def test_mode_coverage_grid(registry):
     from ganzoo_pggan.networks import PGGANParams
 
     assert all(PGGANParams(**c.model.params).d_depth() == "shallow" for c in by.values())
+    assert all(PGGANParams(**c.model.params).clip_output is False for c in by.values())  # the authors' linear G
     assert by[("K/4", "+ unrolling")].train.unroll == 5 and by[("K/4", "GAN")].train.unroll == 0
     assert by[("K/2", "+ progression")].model.params["progressive"] is True
     assert by[("K/2", "+ mb stddev")].model.params["progressive"] is False
