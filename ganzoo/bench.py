@@ -405,17 +405,19 @@ def expected_seconds(runs: list[RunSpec], records: Iterable[dict[str, Any]], min
                      steps_done: dict[str, int] | None = None,
                      basis: dict[str, str] | None = None) -> dict[str, float | None]:
     """How long each run is expected to take, from finished runs (``records``: dicts with ``key``,
-    ``setting``, ``status``, ``seconds``, as :meth:`Store.records` gives them): the mean of its
-    setting's finished runs (its other seeds), else :func:`_longest_finished` (a new setting may
-    be the largest), else ``minutes_per_run`` (the scale's measured figure); None when nothing is
-    known. A run stopped at step s of n (``steps_done``, by default the records' steps of runs not
-    done) is expected to need (n - s) / n of it. ``basis``, when given, gets each run's source:
-    ``setting``, ``longest``, ``scale`` or ``none``."""
+    ``setting``, ``status``, ``step``, ``seconds``, as :meth:`Store.records` gives them): the mean
+    time per G step of its setting's finished runs (its other seeds, and runs of the setting at
+    another length: a scale whose step count changed keeps its old runs in the store) times its
+    own G steps, else :func:`_longest_finished` (a new setting may be the largest), else
+    ``minutes_per_run`` (the scale's measured figure); None when nothing is known. A run stopped
+    at step s of n (``steps_done``, by default the records' steps of runs not done) is expected to
+    need (n - s) / n of it. ``basis``, when given, gets each run's source: ``setting``,
+    ``longest``, ``scale`` or ``none``."""
     records = list(records)
-    took: dict[str, list[float]] = {}
+    took: dict[str, list[float]] = {}  # seconds per G step of each setting's finished runs
     for r in records:
-        if r["status"] == "finished" and r["seconds"]:
-            took.setdefault(json.dumps(r["setting"], sort_keys=True), []).append(float(r["seconds"]))
+        if r["status"] == "finished" and r["seconds"] and r.get("step"):
+            took.setdefault(json.dumps(r["setting"], sort_keys=True), []).append(float(r["seconds"]) / r["step"])
     longest = _longest_finished(runs, records)
     fallback = longest if longest is not None else (minutes_per_run * 60 if minutes_per_run else None)
     if steps_done is None:
@@ -423,12 +425,12 @@ def expected_seconds(runs: list[RunSpec], records: Iterable[dict[str, Any]], min
     out: dict[str, float | None] = {}
     for r in runs:
         same = took.get(json.dumps(r.setting, sort_keys=True))
-        full = sum(same) / len(same) if same else fallback
+        total = max(1, r.config.train.g_steps)
+        full = sum(same) / len(same) * total if same else fallback
         if basis is not None:
             basis[r.key] = ("setting" if same else "longest" if longest is not None
                             else "scale" if fallback is not None else "none")
         if full is not None:
-            total = max(1, r.config.train.g_steps)
             full *= max(0.0, 1.0 - min(steps_done.get(r.key, 0), total) / total)
         out[r.key] = full
     return out

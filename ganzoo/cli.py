@@ -330,7 +330,8 @@ def _parse_only(items: tuple[str, ...]) -> dict[str, list[str]] | None:
 @click.option("--finish-by", "finish_by", default=None, metavar="HH:MM|DURATION",
               help="Start a run only if it is expected to end by then (a clock time, its next "
                    "occurrence, or a duration such as 2h30m), for job slots and sessions with a hard "
-                   "end. A run's expected time is the mean of its setting's finished runs in the store, "
+                   "end. A run's expected time is the mean time per G step of its setting's finished "
+                   "runs in the store times its steps, "
                    "else the longest finished run of the runs asked for (else of the suite), else the "
                    "scale's measured minutes per run.")
 @click.option("--dry-run", is_flag=True, help="List the runs and exit.")

@@ -380,6 +380,10 @@ def test_finish_by_starts_only_runs_expected_to_end_in_time(tmp_path, registry):
     assert {est[r.key] for r in runs[4:]} == {7200.0}  # a new setting: the longest finished run
     # A bench of some settings only (--only) goes by its own runs' longest, not the suite's.
     assert expected_seconds(runs[2:], store.records("tiny", "smoke"))[runs[4].key] == 10.0
+    # A run of the same setting at another length (the scale's old step count, kept in the store)
+    # counts by its time per G step: 3 s for 1 step of the 4 these runs take.
+    old = [{"key": "old", "setting": runs[4].setting, "status": "finished", "step": 1, "seconds": 3.0}]
+    assert expected_seconds(runs, store.records("tiny", "smoke") + old)[runs[5].key] == 12.0
     store.close()
 
     # An hour left: only the half-done run fits; every other run is left for later, and the

@@ -127,7 +127,7 @@ def progress_rows(entries: list[SuiteFindings]) -> tuple[list[str], list[list[st
     notes = [
         "wall time: the summed length of the suite's `ganzoo bench` invocations; run time: the summed "
         "training time of its runs (two workers train two runs at once); left: the run time of the runs "
-        "not done, estimated as `ganzoo bench --dry-run` does (the mean of the setting's finished runs, "
+        "not done, estimated as `ganzoo bench --dry-run` does (the mean time per G step of the setting's finished runs, "
         "else the suite's longest finished run)",
         f"every suite together: {fmt_duration(_union_seconds(intervals))} of wall time (benches that ran at once "
         f"counted once), {fmt_duration(sum(took.values()))} of run time (runs shared by two suites counted once), "
