@@ -562,7 +562,8 @@ def run_suite(suite: Suite, scale: str, out: Path, registry: Any, executor: Any,
                             f"kept the existing report {path}")
         else:
             with store.tx():  # serialised with other benches' records: the last writer sees them all
-                summary.report = write_report(suite, scale, store, results_dir, registry)
+                summary.report = write_report(suite, scale, store, results_dir, registry,
+                                              extra_keys=[r.key for r in whole])
     summary.seconds = time.time() - t0
     store.close()
     return summary
@@ -777,11 +778,11 @@ def _unique(runs: Iterable[RunSpec]) -> list[RunSpec]:
     return out
 
 
-def planned_runs(suite: Suite, scale: str, registry: Any) -> int | None:
-    """How many runs the scale's whole grid has (so a report of some of them says so); None when
-    this registry cannot resolve the suite's configs (a hand-made suite, a plugin gone)."""
+def grid_keys(suite: Suite, scale: str, registry: Any) -> set[str] | None:
+    """The keys (config hashes) of the scale's whole grid; None when this registry cannot resolve
+    the suite's configs (a hand-made suite, a plugin gone)."""
     try:
-        return len(_unique(expand(suite, scale, registry)))
+        return {r.key for r in expand(suite, scale, registry)}
     except GanzooError:
         return None
 
@@ -792,17 +793,27 @@ def report_path(results_dir: Path, suite: Suite, scale: str) -> Path:
 
 
 def write_report(suite: Suite, scale: str, store: Store, results_dir: Path, registry: Any = None,
-                 html: bool = True) -> Path:
+                 html: bool = True, extra_keys: Iterable[str] = ()) -> Path:
     """The suite's markdown (and, with ``html``, its HTML page and the results index) from the store,
-    and the per-run export beside it (``<suite>.runs.jsonl``) that ``ganzoo report`` rebuilds it from."""
+    and the per-run export beside it (``<suite>.runs.jsonl``) that ``ganzoo report`` rebuilds it from.
+
+    Both cover the runs of the scale's grid as the suite file now defines it, and ``extra_keys``
+    (a bench's own runs, made with --set, --seeds or --steps); runs of the store with other configs
+    (an older version of the suite file, say, whose budget or networks have since changed) are
+    left out, and the header says how many. Without a registry every run of the store is kept."""
     from ganzoo.export import export_path, write_export
     from ganzoo.report import load_records, write_suite_report
 
     path = report_path(Path(results_dir), suite, scale)
+    grid = grid_keys(suite, scale, registry) if registry is not None else None
+    keep = None if grid is None else grid | set(extra_keys)
     records = load_records(store, suite.name, scale)
-    planned = planned_runs(suite, scale, registry) if registry is not None else None
+    outside = 0 if keep is None else sum(r.key not in keep for r in records)
+    if keep is not None:
+        records = [r for r in records if r.key in keep]
     write_suite_report(suite, scale, records, path, store.invocations(suite.name, scale), registry=registry,
-                       html=html, references=store.references(suite.name, scale), planned=planned)
+                       html=html, references=store.references(suite.name, scale),
+                       planned=None if grid is None else len(grid), outside=outside)
     write_export(store, suite.name, scale, export_path(Path(results_dir), suite.name, scale),
-                 keep_grid=dict(suite.health.reference) or None)
+                 keep_grid=dict(suite.health.reference) or None, keys=keep)
     return path

@@ -521,7 +521,7 @@ def _report_suite(suite_name: str, scale: str, out: Path, results: Path, html: b
 
 def _write_claims_index(scale: str, results: Path, reg) -> Path:
     """Every registered suite's claims with verdicts computed from its export at ``scale``."""
-    from ganzoo.bench import planned_runs, seconds_left_in
+    from ganzoo.bench import grid_keys, seconds_left_in
     from ganzoo.export import export_path, load_export
     from ganzoo.report import load_records
     from ganzoo.report.index import SuiteFindings, render_index, update_readme
@@ -533,13 +533,15 @@ def _write_claims_index(scale: str, results: Path, reg) -> Path:
         suite = find_suite(name, reg)
         if scale not in suite.scales or not suite.claims:
             continue
-        planned = planned_runs(suite, scale, reg) or 0
+        grid = grid_keys(suite, scale, reg)
+        planned = len(grid or ())
         exported = export_path(results, suite.name, scale)
         if not exported.exists():
             entries.append(SuiteFindings(suite, None, [], planned))
             continue
         store, _, _ = load_export(exported)
-        records = in_suite_order(suite, load_records(store, suite.name, scale))  # as the suite's report has them
+        records = in_suite_order(suite, [r for r in load_records(store, suite.name, scale)  # as the suite's
+                                         if grid is None or r.key in grid])  # report has them
         entries.append(SuiteFindings(suite, records, store.references(suite.name, scale), planned,
                                      store.invocations(suite.name, scale), seconds_left_in(suite, scale, store, reg)))
         store.close()

@@ -32,17 +32,18 @@ from ganzoo.store import Store
 FORMAT = 1
 
 
-def export_lines(store: Store, suite: str, scale: str,
-                 keep_grid: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def export_lines(store: Store, suite: str, scale: str, keep_grid: dict[str, str] | None = None,
+                 keys: set[str] | None = None) -> list[dict[str, Any]]:
     """The export's lines. Sample grids are kept for the first seed (the figures draw it) and for
-    every run of the setting ``keep_grid`` names (the reference setting, whose seeds the report shows)."""
+    every run of the setting ``keep_grid`` names (the reference setting, whose seeds the report shows).
+    ``keys``: only these runs (the report's; None: every run of the suite and scale)."""
     lines: list[dict[str, Any]] = [{"kind": "suite", "suite": suite, "scale": scale, "format": FORMAT}]
     for started, seconds, executor, ran in store.invocations(suite, scale):
         lines.append({"kind": "invocation", "started": started, "seconds": seconds, "executor": executor,
                       "ran": ran})
     for ref in store.references(suite, scale):
         lines.append({"kind": "reference", **ref})
-    records = store.records(suite, scale)
+    records = [r for r in store.records(suite, scale) if keys is None or r["key"] in keys]
     first_seed = min((r["seed"] for r in records), default=0)
     for rec in records:
         art = store.artifacts(rec["key"])
@@ -74,12 +75,13 @@ def export_path(results_dir: Path, suite: str, scale: str) -> Path:
     return Path(results_dir) / (f"{suite}.runs.jsonl" if scale == "cpu" else f"{suite}-{scale}.runs.jsonl")
 
 
-def write_export(store: Store, suite: str, scale: str, path: Path, keep_grid: dict[str, str] | None = None) -> Path:
+def write_export(store: Store, suite: str, scale: str, path: Path, keep_grid: dict[str, str] | None = None,
+                 keys: set[str] | None = None) -> Path:
     """Write the export atomically (one line per entry, keys sorted, so diffs stay readable)."""
     from ganzoo.atomic import atomic_write_text
 
     text = "".join(json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n"
-                   for line in export_lines(store, suite, scale, keep_grid))
+                   for line in export_lines(store, suite, scale, keep_grid, keys))
     atomic_write_text(path, text)
     return path
 

@@ -41,6 +41,28 @@ def test_report_rebuilds_the_committed_markdown_from_the_export_alone(tmp_path):
     assert (results / "selfmod-where-smoke.runs.jsonl").read_text() == (DATA / "selfmod-where-smoke.runs.jsonl").read_text()
 
 
+def test_runs_whose_configs_the_scale_no_longer_has_are_left_out(tmp_path):
+    """A run of an older version of the suite file (another budget, say) stays in the store, but
+    not in the tables or the export, and the header says so."""
+    import json
+
+    results = tmp_path / "results"
+    results.mkdir()
+    original = (DATA / "selfmod-where-smoke.runs.jsonl").read_text()
+    lines = original.splitlines()
+    stale = json.loads(next(x for x in reversed(lines) if '"kind":"run"' in x))
+    stale["key"] = "0ld5c41e0f5u1te0"
+    (results / "selfmod-where-smoke.runs.jsonl").write_text(original + json.dumps(stale) + "\n")
+    res = CliRunner().invoke(main, ["report", "--suite", "selfmod-where", "--scale", "smoke", "--out",
+                                    str(tmp_path / "no-runs"), "--results", str(results)])
+    assert res.exit_code == 0, res.output
+    made = _body((results / "selfmod-where-smoke.md").read_text())
+    note = [x for x in made if x.startswith("- **Left out:** 1 run(s) of this suite and scale")]
+    assert len(note) == 1
+    assert [x for x in made if x not in note] == _body((DATA / "selfmod-where-smoke.md").read_text())
+    assert (results / "selfmod-where-smoke.runs.jsonl").read_text() == original
+
+
 def test_report_of_a_suite_the_store_lacks_rebuilds_from_its_export(tmp_path):
     from ganzoo.store import Store
 

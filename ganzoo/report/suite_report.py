@@ -99,11 +99,12 @@ def _overridden(suite: Any, scale: str, cfgs: list[dict]) -> str:
 
 
 def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[tuple],
-           planned: int | None = None) -> list[str]:
+           planned: int | None = None, outside: int = 0) -> list[str]:
     """The lines above the tables: what was run, on what, with which extractor, how long it took.
 
     ``planned``: how many runs the scale has (the bench's expansion); when fewer are done, the
-    header says the report is partial."""
+    header says the report is partial. ``outside``: runs of the store left out of the report,
+    their configs not the scale's."""
     cfgs = [r.config for r in records if r.config and "data" in r.config]
     datasets = _joined({f"{c['data']['name']} ({c['data']['resolution']}x{c['data']['resolution']})" for c in cfgs})
     status = Counter(r.status for r in records)
@@ -114,10 +115,11 @@ def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[t
     # The extractors the computed metrics actually used (a run that computed only SWD used none).
     extractors = {v.name.extractor for r in records for v in r.values.values() if v.name.extractor}
     done = sum(r.counted for r in records)
-    runs = f"{len(records)} ({', '.join(f'{k} {v}' for k, v in sorted(status.items()))})"
+    counts = f" ({', '.join(f'{k} {v}' for k, v in sorted(status.items()))})" if status else ""
+    runs = f"{len(records)}{counts}"
     partial = []
     if planned is not None and done < planned:
-        runs = f"{done} of the {planned} this scale plans are done ({', '.join(f'{k} {v}' for k, v in sorted(status.items()))})"
+        runs = f"{done} of the {planned} this scale plans are done{counts}"
         partial = [f"> **Partial results:** {planned - done} of {planned} runs have not finished yet, so every table, "
                    "health figure and verdict below covers only the runs that have. Continue with "
                    f"`ganzoo bench --suite {suite.name} --scale {scale} --from-export "
@@ -138,8 +140,11 @@ def header(suite: Any, scale: str, records: list[RunRecord], invocations: list[t
         f"{_joined(extractors) if extractors else 'none (no computed metric uses one)'}; "
         f"metrics {_eval_when(cfgs) if cfgs else '—'}; each table says whether it shows the best value "
         f"during training or the final model's",
-        f"- **Seeds:** {', '.join(map(str, seeds))}",
+        f"- **Seeds:** {', '.join(map(str, seeds)) or '—'}",
         f"- **Runs:** {runs}",
+        *([f"- **Left out:** {outside} run(s) of this suite and scale in the store whose configs are not "
+           "this scale's (made with an older version of the suite file, or by a bench with --set, --seeds or "
+           "--steps); `ganzoo bench --dry-run` lists the scale's runs"] if outside else []),
         f"- **Wall time:** {wall / 3600:.2f} h over {len(invocations)} invocation(s); "
         f"summed run time {compute / 3600:.2f} h; machine: {platform.machine()}, Python {platform.python_version()}",
         f"- **Updated:** {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
@@ -270,17 +275,19 @@ def finding_sections(suite: Any, scale: str, records: list[RunRecord],
 
 def write_suite_report(suite: Any, scale: str, records: list, path: Path, invocations: list[tuple] = (),
                        registry: Any = None, html: bool = False, verdicts: list[Section] | None = None,
-                       references: list[dict[str, Any]] = (), planned: int | None = None) -> Path:
+                       references: list[dict[str, Any]] = (), planned: int | None = None,
+                       outside: int = 0) -> Path:
     """Write the markdown, its figures and (``html``) the HTML page and results index for a suite.
 
     ``verdicts``: sections shown first in both renderings; by default the suite's findings
     (reference health, verdicts, run health, real-data reference, :func:`finding_sections`).
+    ``outside``: how many runs of the store were left out (see :func:`header`).
     """
     if registry is None:
         raise TypeError("write_suite_report needs the registry (its table and figure kinds)")
     path = Path(path)
     records = in_suite_order(suite, coerce(records))
-    head = header(suite, scale, records, list(invocations), planned)
+    head = header(suite, scale, records, list(invocations), planned, outside)
     sections = compute_sections(suite, scale, records, path, registry, references)
     if verdicts is None:
         done = sum(r.counted for r in records)
