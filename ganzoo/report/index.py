@@ -93,6 +93,8 @@ def _reference_cell(e: SuiteFindings) -> str:
     checks = reference_health(e.records, e.suite.health)
     ended = [c for c in checks if c.checks[0][2] not in UNFINISHED_STATUSES]  # ("run finished", ok, status)
     waiting = len(checks) - len(ended)
+    if not ended:
+        return "no seed finished yet"
     text = f"learned on {sum(c.passed for c in ended)} of {_count(len(ended), 'seed')}"
     return text + (f"; {_count(waiting, 'seed')} not finished yet" if waiting else "")
 
