@@ -345,3 +345,37 @@ def test_sample_panels_of_unfinished_runs_say_so():
     assert draw_samples(recs, SamplesSpec(kind="samples", title="t", rows=["row"]), Context("s", "smoke", recs), fig)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0] == "a" and titles[1].startswith("b") and titles[1].endswith("(interrupted at step 930)")
+
+
+def _grid_png(rgb: tuple[int, int, int]) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_stacked_digits_reference_grid_shows_each_channel_on_its_own(tmp_path):
+    """A stacked-MNIST grid mixes three digits in colour; the reference figure draws each channel
+    below it in grey, so a reader can see whether each one is a digit. Other datasets keep one row."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from ganzoo.report.suite_report import is_stacked, reference_samples
+
+    suite = SimpleNamespace(health=SimpleNamespace(reference={"method": "ref"}))
+    sizes = {}
+    for name in ("stacked-digits", "mnist"):
+        recs = [RunRecord(key=f"k{s}", setting={"method": "ref"}, seed=s, status="finished", step=10,
+                          config={"data": {"name": name}}, grid=_grid_png((255, 0, 128)))
+                for s in (0, 1)]
+        recs.append(RunRecord(key="other", setting={"method": "x"}, seed=0, status="finished", step=10,
+                              config={"data": {"name": name}}, grid=_grid_png((0, 0, 0))))
+        section = reference_samples(suite, recs, tmp_path / name / "s.md")
+        assert section is not None
+        sizes[name] = Image.open(tmp_path / name / section.file).size
+        assert ("each colour channel" in section.alt) == (name == "stacked-digits")
+    assert is_stacked({"data": {"name": "stacked-digits"}}) and not is_stacked({"data": {"name": "mnist"}})
+    assert abs(sizes["stacked-digits"][0] - sizes["mnist"][0]) < 0.1 * sizes["mnist"][0]
+    assert sizes["stacked-digits"][1] > 3 * sizes["mnist"][1]

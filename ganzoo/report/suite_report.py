@@ -225,17 +225,33 @@ def reference_samples(suite: Any, records: list[RunRecord], path: Path) -> Secti
         return None
     from PIL import Image
 
-    fig = new_figure(2.8 * len(runs), 3.2)
-    axes = fig.subplots(1, len(runs), squeeze=False)[0]
-    for ax, r in zip(axes, runs):
-        ax.imshow(Image.open(io.BytesIO(r.grid)).convert("RGB"))
-        title(ax, f"seed {r.seed}, step {r.step}", fontsize=8)
-        ax.axis("off")
-    suptitle(fig, "Reference setting: final samples of every seed", fontsize=9)
+    # Stacked digits put one digit in each colour channel, and the colour grid hides them: below
+    # it, each channel is drawn on its own in grey, so the digits (or their absence) can be seen.
+    stacked = is_stacked(runs[0].config)
+    rows = 4 if stacked else 1
+    fig = new_figure(2.8 * len(runs), 3.2 + (2.9 * 3 if stacked else 0))
+    axes = fig.subplots(rows, len(runs), squeeze=False)
+    for j, r in enumerate(runs):
+        image = Image.open(io.BytesIO(r.grid)).convert("RGB")
+        axes[0][j].imshow(image)
+        title(axes[0][j], f"seed {r.seed}, step {r.step}", fontsize=8)
+        for c in range(1, rows):
+            axes[c][j].imshow(image.getchannel(c - 1), cmap="gray", vmin=0, vmax=255)
+            title(axes[c][j], f"seed {r.seed}: channel {'RGB'[c - 1]} (digit {c})", fontsize=8)
+        for c in range(rows):
+            axes[c][j].axis("off")
+    suptitle(fig, "Reference setting: final samples of every seed"
+             + (" (colour, then each channel's digit)" if stacked else ""), fontsize=9)
     png = path.with_name(f"{path.stem}-reference.png")
     save(fig, png)
     return Section("figure", "Reference setting: final samples", file=png.name,
-                   alt="final samples of the reference setting, one grid per seed")
+                   alt="final samples of the reference setting, one grid per seed"
+                       + (", with each colour channel's digit below" if stacked else ""))
+
+
+def is_stacked(config: dict[str, Any]) -> bool:
+    """Whether a run trained on stacked digits (three digits as the R, G and B channels)."""
+    return str((config.get("data") or {}).get("name", "")).startswith("stacked")
 
 
 def finding_sections(suite: Any, scale: str, records: list[RunRecord],
