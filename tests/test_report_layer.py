@@ -230,6 +230,24 @@ def test_long_titles_are_not_cut_at_the_right_edge(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["t.png"]  # written atomically, no temp file left
 
 
+def test_figure_title_clears_a_two_line_panel_title(tmp_path):
+    # Defect: in pggan-ablation-samples.png row (d)'s two-line panel title touched the figure title.
+    from ganzoo.report.figures import new_figure, save, suptitle, title
+
+    fig = new_figure(12.0, 3.6)
+    for i in range(4):
+        ax = fig.add_subplot(1, 4, i + 1)
+        ax.imshow([[0.0, 1.0], [1.0, 0.0]])
+        ax.axis("off")
+        title(ax, "(d) + revised training parameters" if i == 2 else "(a) row")
+    suptitle(fig, "Final samples, first seed (rows a, b, d, e, g)")
+    save(fig, tmp_path / "t.png")
+    r = fig.canvas.get_renderer()
+    st = fig._suptitle.get_window_extent(r)
+    for ax in fig.axes:
+        assert ax.title.get_window_extent(r).y1 < st.y0
+
+
 def test_singular_value_legend_does_not_cover_the_curves():
     # Defect: the legend of the singular-value plot sat on top of the curves.
     from ganzoo.monitor import sv_figure

@@ -37,6 +37,25 @@ def suptitle(fig: Any, text: str, fontsize: float = 10) -> None:
     fig.suptitle(wrap(text, fig.get_figwidth(), fontsize), fontsize=fontsize)
 
 
+def lift_suptitle(fig: Any, gap_pt: float = 4.0) -> None:
+    """Move the figure title up until it clears every axes and its (possibly multi-line) title.
+
+    ``tight_layout`` leaves room for one line of axes title below the figure title; a longer
+    panel title would touch it. The title may end above the figure's top edge: ``save`` writes
+    with ``bbox_inches="tight"``, which keeps it in the image.
+    """
+    st = getattr(fig, "_suptitle", None)
+    if st is None or not st.get_text() or not fig.axes:
+        return
+    renderer = fig.canvas.get_renderer()
+    top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes if ax.get_visible())
+    bottom = st.get_window_extent(renderer).y0
+    need = top + gap_pt * fig.dpi / 72 - bottom
+    if need > 0:
+        x, y = st.get_position()
+        st.set_y(y + need / fig.bbox.height)
+
+
 def title(ax: Any, text: str, fontsize: float = 9) -> None:
     """An axes title wrapped to the axes' width."""
     w = ax.get_position().width * ax.figure.get_figwidth()
@@ -60,4 +79,5 @@ def save(fig: Any, path: str | Path) -> Path:
         fig.tight_layout()
     except Exception:  # a layout that cannot be tightened still saves (bbox_inches does the rest)
         pass
+    lift_suptitle(fig)
     return write_atomic(path, png_bytes(fig))
