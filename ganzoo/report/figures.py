@@ -48,7 +48,10 @@ def lift_suptitle(fig: Any, gap_pt: float = 4.0) -> None:
     if st is None or not st.get_text() or not fig.axes:
         return
     renderer = fig.canvas.get_renderer()
-    top = max(ax.get_tightbbox(renderer).y1 for ax in fig.axes if ax.get_visible())
+    boxes = [b for ax in fig.axes if ax.get_visible() and (b := ax.get_tightbbox(renderer)) is not None]
+    if not boxes:
+        return
+    top = max(b.y1 for b in boxes)
     bottom = st.get_window_extent(renderer).y0
     need = top + gap_pt * fig.dpi / 72 - bottom
     if need > 0:
