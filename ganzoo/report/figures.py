@@ -44,7 +44,7 @@ def lift_suptitle(fig: Any, gap_pt: float = 4.0) -> None:
     panel title would touch it. The title may end above the figure's top edge: ``save`` writes
     with ``bbox_inches="tight"``, which keeps it in the image.
     """
-    st = getattr(fig, "_suptitle", None)
+    st = getattr(fig, "_suptitle", None)  # matplotlib keeps the suptitle Text here (no public getter)
     if st is None or not st.get_text() or not fig.axes:
         return
     renderer = fig.canvas.get_renderer()
@@ -55,7 +55,7 @@ def lift_suptitle(fig: Any, gap_pt: float = 4.0) -> None:
     bottom = st.get_window_extent(renderer).y0
     need = top + gap_pt * fig.dpi / 72 - bottom
     if need > 0:
-        x, y = st.get_position()
+        _, y = st.get_position()
         st.set_y(y + need / fig.bbox.height)
 
 
